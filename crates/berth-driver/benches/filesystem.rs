@@ -20,19 +20,18 @@
 //! Without `--bench` (as `cargo test` runs it) it moves 16 MiB once, to
 //! prove it works.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use berth_driver::{FilesystemDriver, StorageDriver};
+use berth_testkit::bench::{benching, dd_read, dd_write, median};
 use bytes::Bytes;
 use futures_util::StreamExt;
 
 const CHUNK: usize = 8 << 20;
 
 fn main() {
-    let benching = std::env::args().any(|a| a == "--bench");
-    let (chunks, rounds) = if benching { (128, 3) } else { (2, 1) };
+    let (chunks, rounds) = if benching() { (128, 3) } else { (2, 1) };
     let total = (CHUNK * chunks) as u64;
 
     let temp;
@@ -59,7 +58,7 @@ fn main() {
     let driver = FilesystemDriver::new(dir.join("berth-root"));
     let dd_file = dir.join("dd.bin");
 
-    if benching {
+    if benching() {
         // The first large write after a quiet spell runs at a fraction of
         // the disk's speed (the kernel's write-back estimate starts low),
         // whoever does it: one untimed pass of each first.
@@ -161,40 +160,6 @@ async fn berth_round(driver: &FilesystemDriver, chunks: usize) -> (f64, f64) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     (write, elapsed)
-}
-
-fn dd_write(file: &Path, chunks: usize) -> Option<f64> {
-    dd(&[
-        "if=/dev/zero".to_owned(),
-        format!("of={}", file.display()),
-        "bs=8M".to_owned(),
-        format!("count={chunks}"),
-        "conv=fdatasync".to_owned(),
-    ])
-}
-
-fn dd_read(file: &Path) -> Option<f64> {
-    dd(&[
-        format!("if={}", file.display()),
-        "of=/dev/null".to_owned(),
-        "bs=8M".to_owned(),
-    ])
-}
-
-/// Runs dd, answering its wall time in seconds (None when it cannot run).
-fn dd(args: &[String]) -> Option<f64> {
-    let start = Instant::now();
-    let status = Command::new("dd")
-        .args(args)
-        .arg("status=none")
-        .status()
-        .ok()?;
-    status.success().then(|| start.elapsed().as_secs_f64())
-}
-
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied()
 }
 
 fn show(v: Option<f64>) -> String {

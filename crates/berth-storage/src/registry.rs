@@ -1,0 +1,152 @@
+//! The registry on a storage driver.
+
+use std::sync::Arc;
+
+use berth_cache::{BlobDescriptorCacheProvider, CacheHealth, CachedBlobStatter};
+use berth_core::{BlobDescriptorService, BlobStatter, Result};
+use berth_digest::Digest;
+use berth_driver::StorageDriver;
+use berth_manifest::Descriptor;
+use berth_reference::RepositoryName;
+
+use crate::blobs::{GlobalBlobs, LinkPath, LinkedBlobs, RepositoryBlobs};
+use crate::paths;
+
+/// How the registry behaves (Distribution's `storage.delete`,
+/// `storage.redirect` and `storage.cache` settings).
+#[derive(Clone, Default)]
+pub struct StorageOptions {
+    /// Whether blobs, manifests, tags and repositories may be deleted
+    /// (`storage.delete.enabled`; off by default, as Distribution).
+    pub delete_enabled: bool,
+    /// Whether blob reads may redirect to the driver's URLs (on unless
+    /// `storage.redirect.disable`).
+    pub redirect: bool,
+    /// The blob descriptor cache (`storage.cache.blobdescriptor`), if any.
+    pub cache: Option<Arc<dyn BlobDescriptorCacheProvider>>,
+}
+
+impl std::fmt::Debug for StorageOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageOptions")
+            .field("delete_enabled", &self.delete_enabled)
+            .field("redirect", &self.redirect)
+            .field("cache", &self.cache.is_some())
+            .finish()
+    }
+}
+
+/// What every handle of one registry shares.
+pub(crate) struct Inner {
+    pub(crate) driver: Arc<dyn StorageDriver>,
+    pub(crate) options: StorageOptions,
+    /// The global blob statter, behind the cache when there is one.
+    pub(crate) global: Arc<dyn BlobDescriptorService>,
+    /// Hits, misses and errors of the cache, shared by every wrapper so a
+    /// cache outage backs off once for all repositories.
+    pub(crate) cache_health: Arc<CacheHealth>,
+}
+
+impl Inner {
+    /// The descriptor of `digest` if it is linked into `from`.
+    pub(crate) async fn mount(&self, from: &RepositoryName, digest: &Digest) -> Result<Descriptor> {
+        self.links(from, paths::layer_link).stat(digest).await
+    }
+
+    /// A repository's links of one kind, behind the cache when there is
+    /// one.
+    pub(crate) fn links(
+        &self,
+        name: &RepositoryName,
+        link_path: LinkPath,
+    ) -> Arc<dyn BlobDescriptorService> {
+        let backend: Arc<dyn BlobDescriptorService> = Arc::new(LinkedBlobs {
+            driver: self.driver.clone(),
+            global: self.global.clone(),
+            name: name.clone(),
+            link_path,
+        });
+        match &self.options.cache {
+            Some(cache) => Arc::new(CachedBlobStatter::with_health(
+                backend,
+                cache.repository_scoped(name),
+                self.cache_health.clone(),
+            )),
+            None => backend,
+        }
+    }
+}
+
+/// A registry stored through a [`StorageDriver`] in Distribution's layout.
+///
+/// Cheap to clone; every clone shares the driver, options and cache.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+impl Registry {
+    /// A registry on `driver`.
+    pub fn new(driver: Arc<dyn StorageDriver>, options: StorageOptions) -> Registry {
+        let global_backend: Arc<dyn BlobDescriptorService> = Arc::new(GlobalBlobs {
+            driver: driver.clone(),
+        });
+        let cache_health = Arc::new(CacheHealth::default());
+        let global: Arc<dyn BlobDescriptorService> = match &options.cache {
+            Some(cache) => Arc::new(CachedBlobStatter::with_health(
+                global_backend,
+                cache.clone(),
+                cache_health.clone(),
+            )),
+            None => global_backend,
+        };
+        Registry {
+            inner: Arc::new(Inner {
+                driver,
+                options,
+                global,
+                cache_health,
+            }),
+        }
+    }
+
+    /// The driver underneath.
+    pub fn driver(&self) -> &Arc<dyn StorageDriver> {
+        &self.inner.driver
+    }
+
+    /// The options the registry was built with.
+    pub fn options(&self) -> &StorageOptions {
+        &self.inner.options
+    }
+
+    /// Hits, misses and errors of the descriptor cache.
+    pub fn cache_health(&self) -> &Arc<CacheHealth> {
+        &self.inner.cache_health
+    }
+
+    /// Stats any blob in the registry, regardless of repository.
+    pub fn blob_statter(&self) -> Arc<dyn BlobStatter> {
+        let global: Arc<dyn BlobDescriptorService> = self.inner.global.clone();
+        Arc::new(StatterOf(global))
+    }
+
+    /// The blobs of repository `name`.
+    pub fn blobs(&self, name: &RepositoryName) -> RepositoryBlobs {
+        RepositoryBlobs {
+            inner: self.inner.clone(),
+            name: name.clone(),
+            links: self.inner.links(name, paths::layer_link),
+        }
+    }
+}
+
+/// Exposes a descriptor service as a plain statter.
+struct StatterOf(Arc<dyn BlobDescriptorService>);
+
+#[async_trait::async_trait]
+impl BlobStatter for StatterOf {
+    async fn stat(&self, digest: &Digest) -> Result<Descriptor> {
+        self.0.stat(digest).await
+    }
+}

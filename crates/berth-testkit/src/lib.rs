@@ -1,0 +1,299 @@
+//! Test support shared by berth's crates (a dev-dependency only).
+//!
+//! - [`service`]: the addresses of the services `scripts/test.sh` starts
+//!   (Redis, S3), with its rule: when `BERTH_TEST_REQUIRE_SERVICES=1`, a
+//!   missing service fails the test; otherwise the test is skipped with a
+//!   message.
+//! - [`free_port`] and [`ChildGuard`]: run a server on loopback and stop it
+//!   by its PID, whatever happens.
+//! - [`DockerRegistry`]: Debian's `docker-registry` (CNCF Distribution 2.8)
+//!   on a root directory, for layout and behaviour comparisons.
+
+#![deny(missing_docs)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Whether `scripts/test.sh` said every service must be there.
+pub fn services_required() -> bool {
+    std::env::var("BERTH_TEST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+}
+
+/// The value of environment variable `var` naming a service; `None` (after
+/// printing why the test is skipped) when it is unset and services are not
+/// required.
+///
+/// # Panics
+/// When the variable is unset and services are required: the test fails.
+pub fn service(var: &str, what: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ if services_required() => {
+            panic!("{what} is required (BERTH_TEST_REQUIRE_SERVICES=1) but {var} is not set")
+        }
+        _ => {
+            eprintln!("skipped: no {what} configured ({var} is not set; scripts/test.sh sets it)");
+            None
+        }
+    }
+}
+
+/// Whether `program` is on `PATH`; when it is not and services are
+/// required, the test fails; otherwise it prints why it is skipped.
+///
+/// # Panics
+/// When the program is missing and services are required.
+pub fn program(program: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()));
+    if !found {
+        if services_required() {
+            panic!("{program} is required (BERTH_TEST_REQUIRE_SERVICES=1) but not on PATH");
+        }
+        eprintln!("skipped: {program} is not installed (scripts/test.sh installs it)");
+    }
+    found
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+///
+/// # Panics
+/// When no port can be bound at all.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind a free loopback port")
+}
+
+/// Kills (SIGKILL) and reaps a child process when dropped.
+#[derive(Debug)]
+pub struct ChildGuard(pub Child);
+
+impl ChildGuard {
+    /// The child's PID.
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Stops the child now.
+    pub fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Polls `url` until it answers with `status`, for at most `timeout`.
+///
+/// # Panics
+/// When it does not answer so in time.
+pub fn wait_for_http(url: &str, status: u16, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    let agent = http();
+    loop {
+        if let Ok(resp) = agent.get(url).call()
+            && resp.status().as_u16() == status
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} did not answer {status} within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A plain-HTTP client that reports every status as a response (not an
+/// error) and does not follow redirects.
+pub fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// Debian's `docker-registry` (Distribution 2.8) serving a root directory
+/// on a free loopback port, stopped when dropped.
+#[derive(Debug)]
+pub struct DockerRegistry {
+    /// The base URL, `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The storage root it serves.
+    pub root: PathBuf,
+    _child: ChildGuard,
+    _config: PathBuf,
+}
+
+impl DockerRegistry {
+    /// Starts `docker-registry` on `root` with deletes enabled, no auth,
+    /// and an in-memory descriptor cache; `None` when it is not installed
+    /// (see [`program`]).
+    ///
+    /// # Panics
+    /// When it is installed but does not start.
+    pub fn start(root: &Path) -> Option<DockerRegistry> {
+        if !program("docker-registry") {
+            return None;
+        }
+        let port = free_port();
+        let config = root.with_extension("docker-registry.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\n\
+                 log:\n  level: warn\n  accesslog:\n    disabled: true\n\
+                 storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  \
+                 cache:\n    blobdescriptor: inmemory\n  maintenance:\n    uploadpurging:\n      enabled: false\n\
+                 http:\n  addr: 127.0.0.1:{port}\n",
+                root.display()
+            ),
+        )
+        .expect("write the docker-registry config");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start docker-registry");
+        let guard = ChildGuard(child);
+        let url = format!("http://127.0.0.1:{port}");
+        wait_for_http(&format!("{url}/v2/"), 200, Duration::from_secs(30));
+        Some(DockerRegistry {
+            url,
+            root: root.to_owned(),
+            _child: guard,
+            _config: config,
+        })
+    }
+
+    /// Pushes `content` as a blob of `repository` through the HTTP API,
+    /// in one `PATCH` per chunk of `chunk` bytes (monolithic `PUT` when
+    /// `chunk` is 0); answers the digest string the registry returned.
+    ///
+    /// # Panics
+    /// When the registry refuses.
+    pub fn push_blob(
+        &self,
+        repository: &str,
+        content: &[u8],
+        digest: &str,
+        chunk: usize,
+    ) -> String {
+        let agent = http();
+        let resp = agent
+            .post(&format!("{}/v2/{repository}/blobs/uploads/", self.url))
+            .send_empty()
+            .expect("POST upload");
+        assert_eq!(resp.status().as_u16(), 202, "POST upload");
+        let mut location = self.absolute(header(&resp, "location"));
+        if chunk > 0 {
+            for piece in content.chunks(chunk) {
+                let resp = agent
+                    .patch(&location)
+                    .header("Content-Type", "application/octet-stream")
+                    .send(piece)
+                    .expect("PATCH upload");
+                assert_eq!(resp.status().as_u16(), 202, "PATCH upload");
+                location = self.absolute(header(&resp, "location"));
+            }
+        }
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let body: &[u8] = if chunk > 0 { &[] } else { content };
+        let resp = agent
+            .put(&format!("{location}{sep}digest={digest}"))
+            .header("Content-Type", "application/octet-stream")
+            .send(body)
+            .expect("PUT upload");
+        assert_eq!(resp.status().as_u16(), 201, "PUT upload");
+        header(&resp, "docker-content-digest")
+    }
+
+    /// Fetches a blob through the HTTP API: status and body.
+    pub fn get_blob(&self, repository: &str, digest: &str) -> (u16, Vec<u8>) {
+        let resp = http()
+            .get(&format!("{}/v2/{repository}/blobs/{digest}", self.url))
+            .call()
+            .expect("GET blob");
+        let status = resp.status().as_u16();
+        let body = resp.into_body().read_to_vec().unwrap_or_default();
+        (status, body)
+    }
+
+    fn absolute(&self, location: String) -> String {
+        if location.starts_with("http") {
+            location
+        } else {
+            format!("{}{location}", self.url)
+        }
+    }
+}
+
+fn header(resp: &ureq::http::Response<ureq::Body>, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Helpers for the benchmarks: reference programs and statistics.
+pub mod bench {
+    use std::path::Path;
+    use std::process::Command;
+    use std::time::Instant;
+
+    /// `dd if=/dev/zero of=FILE bs=8M count=CHUNKS conv=fdatasync`: wall
+    /// time in seconds, `None` when dd cannot run.
+    pub fn dd_write(file: &Path, chunks: usize) -> Option<f64> {
+        dd(&[
+            "if=/dev/zero".to_owned(),
+            format!("of={}", file.display()),
+            "bs=8M".to_owned(),
+            format!("count={chunks}"),
+            "conv=fdatasync".to_owned(),
+        ])
+    }
+
+    /// `dd if=FILE of=/dev/null bs=8M`: wall time in seconds.
+    pub fn dd_read(file: &Path) -> Option<f64> {
+        dd(&[
+            format!("if={}", file.display()),
+            "of=/dev/null".to_owned(),
+            "bs=8M".to_owned(),
+        ])
+    }
+
+    fn dd(args: &[String]) -> Option<f64> {
+        let start = Instant::now();
+        let status = Command::new("dd")
+            .args(args)
+            .arg("status=none")
+            .status()
+            .ok()?;
+        status.success().then(|| start.elapsed().as_secs_f64())
+    }
+
+    /// The median of `values` (the upper one of an even count).
+    pub fn median(mut values: Vec<f64>) -> Option<f64> {
+        values.sort_by(f64::total_cmp);
+        values.get(values.len() / 2).copied()
+    }
+
+    /// Whether the bench binary was run by `cargo bench` (which passes
+    /// `--bench`) rather than `cargo test` (which runs it once, small).
+    pub fn benching() -> bool {
+        std::env::args().any(|a| a == "--bench")
+    }
+}
