@@ -94,6 +94,16 @@ pub trait BlobDescriptorCacheProvider: BlobDescriptorService {
     /// The cache as seen from `repo`: a blob is known only if the
     /// repository has it.
     fn repository_scoped(&self, repo: &RepositoryName) -> Arc<dyn BlobDescriptorService>;
+
+    /// Whether every registry node sharing the storage sees the same cache
+    /// (Redis), so that an invalidation on one node reaches all of them.
+    ///
+    /// Only then may mutable facts (which repository links which blob) be
+    /// cached; a node-local cache keeps to content-addressed descriptors,
+    /// which never change.
+    fn is_shared(&self) -> bool {
+        false
+    }
 }
 
 /// The README's examples, compiled and run as doc tests.

@@ -609,6 +609,10 @@ impl BlobDescriptorCacheProvider for RedisBlobDescriptorCache {
             repo: repo.clone(),
         })
     }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
 }
 
 /// The Redis provider seen from one repository.

@@ -69,7 +69,22 @@ impl BlobDescriptorService for GlobalBlobs {
 
 /// Which link makes a blob part of a repository: a layer link for blobs,
 /// a revision link for manifests.
-pub(crate) type LinkPath = fn(&RepositoryName, &Digest) -> String;
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinkKind {
+    /// `_layers/<alg>/<hex>/link`
+    Layer,
+    /// `_manifests/revisions/<alg>/<hex>/link`
+    Revision,
+}
+
+impl LinkKind {
+    pub(crate) fn path(self, name: &RepositoryName, digest: &Digest) -> String {
+        match self {
+            LinkKind::Layer => paths::layer_link(name, digest),
+            LinkKind::Revision => paths::revision_link(name, digest),
+        }
+    }
+}
 
 /// A repository's view of blobs through its link files.
 pub(crate) struct LinkedBlobs {
@@ -77,13 +92,13 @@ pub(crate) struct LinkedBlobs {
     /// The global statter links resolve through.
     pub(crate) global: Arc<dyn BlobDescriptorService>,
     pub(crate) name: RepositoryName,
-    pub(crate) link_path: LinkPath,
+    pub(crate) kind: LinkKind,
 }
 
 impl LinkedBlobs {
     /// The digest a link file names, or `None` when there is no link.
     pub(crate) async fn read_link(&self, digest: &Digest) -> Result<Option<Digest>> {
-        let path = (self.link_path)(&self.name, digest);
+        let path = self.kind.path(&self.name, digest);
         match self.driver.get_content(&path).await {
             Ok(content) => match std::str::from_utf8(&content)
                 .ok()
@@ -120,7 +135,7 @@ impl BlobStatter for LinkedBlobs {
 impl BlobDescriptorService for LinkedBlobs {
     /// Writes the link.
     async fn set_descriptor(&self, digest: &Digest, _descriptor: &Descriptor) -> Result<()> {
-        let path = (self.link_path)(&self.name, digest);
+        let path = self.kind.path(&self.name, digest);
         self.driver
             .put_content(&path, Bytes::copy_from_slice(digest.as_str().as_bytes()))
             .await
@@ -129,7 +144,7 @@ impl BlobDescriptorService for LinkedBlobs {
 
     /// Removes the link (and its directory).
     async fn clear(&self, digest: &Digest) -> Result<()> {
-        let path = (self.link_path)(&self.name, digest);
+        let path = self.kind.path(&self.name, digest);
         let dir = berth_driver::parent(&path).to_owned();
         match self.driver.delete(&dir).await {
             Ok(()) => Ok(()),
@@ -242,22 +257,7 @@ impl BlobProvider for RepositoryBlobs {
 impl BlobIngester for RepositoryBlobs {
     async fn put(&self, media_type: &str, content: Bytes) -> Result<Descriptor> {
         let digest = Digest::sha256(&content);
-        let mut descriptor = Descriptor::new(
-            media_type,
-            digest.clone(),
-            descriptor_size(content.len() as u64),
-        );
-        match self.inner.global.stat(&digest).await {
-            Ok(_) => {}
-            Err(Error::BlobUnknown { .. }) => {
-                self.inner
-                    .driver
-                    .put_content(&paths::blob_data(&digest), content)
-                    .await
-                    .map_err(storage_error)?;
-            }
-            Err(e) => return Err(e),
-        }
+        let mut descriptor = self.inner.store_blob(&digest, content).await?;
         self.link(&descriptor).await?;
         descriptor.media_type = media_type.to_owned();
         Ok(descriptor)

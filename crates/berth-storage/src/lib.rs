@@ -40,14 +40,22 @@
 #![deny(missing_docs)]
 
 mod blobs;
+mod manifests;
+mod namespace;
 pub mod paths;
 mod purge;
+mod referrers;
 mod registry;
+mod tags;
 mod upload;
 
 pub use blobs::{OCTET_STREAM, RepositoryBlobs};
+pub use manifests::Manifests;
+pub use namespace::{StorageRepository, compare_repository_names};
 pub use purge::{PurgeReport, PurgedUpload};
+pub use referrers::Referrers;
 pub use registry::{Registry, StorageOptions};
+pub use tags::Tags;
 pub use upload::{Upload, is_valid_upload_id};
 
 /// A storage failure as a registry error (not-found cases are mapped by

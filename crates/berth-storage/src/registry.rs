@@ -6,10 +6,11 @@ use berth_cache::{BlobDescriptorCacheProvider, CacheHealth, CachedBlobStatter};
 use berth_core::{BlobDescriptorService, BlobStatter, Result};
 use berth_digest::Digest;
 use berth_driver::StorageDriver;
-use berth_manifest::Descriptor;
+use berth_manifest::{Descriptor, ManifestRegistry};
 use berth_reference::RepositoryName;
+use bytes::Bytes;
 
-use crate::blobs::{GlobalBlobs, LinkPath, LinkedBlobs, RepositoryBlobs};
+use crate::blobs::{GlobalBlobs, LinkKind, LinkedBlobs, RepositoryBlobs};
 use crate::paths;
 
 /// How the registry behaves (Distribution's `storage.delete`,
@@ -24,6 +25,9 @@ pub struct StorageOptions {
     pub redirect: bool,
     /// The blob descriptor cache (`storage.cache.blobdescriptor`), if any.
     pub cache: Option<Arc<dyn BlobDescriptorCacheProvider>>,
+    /// The manifest schemas accepted and their validation policy
+    /// (`validation.*`).
+    pub manifests: ManifestRegistry,
 }
 
 impl std::fmt::Debug for StorageOptions {
@@ -32,6 +36,7 @@ impl std::fmt::Debug for StorageOptions {
             .field("delete_enabled", &self.delete_enabled)
             .field("redirect", &self.redirect)
             .field("cache", &self.cache.is_some())
+            .field("manifests", &self.manifests)
             .finish()
     }
 }
@@ -50,29 +55,53 @@ pub(crate) struct Inner {
 impl Inner {
     /// The descriptor of `digest` if it is linked into `from`.
     pub(crate) async fn mount(&self, from: &RepositoryName, digest: &Digest) -> Result<Descriptor> {
-        self.links(from, paths::layer_link).stat(digest).await
+        self.links(from, LinkKind::Layer).stat(digest).await
     }
 
-    /// A repository's links of one kind, behind the cache when there is
-    /// one.
+    /// Stores `content`, whose digest is `digest`, in the global blob
+    /// store unless it is there already; answers its descriptor (media
+    /// type `octet-stream`).
+    pub(crate) async fn store_blob(&self, digest: &Digest, content: Bytes) -> Result<Descriptor> {
+        let size = crate::blobs::descriptor_size(content.len() as u64);
+        match self.global.stat(digest).await {
+            Ok(_) => {}
+            Err(berth_core::Error::BlobUnknown { .. }) => {
+                self.driver
+                    .put_content(&paths::blob_data(digest), content)
+                    .await
+                    .map_err(crate::storage_error)?;
+            }
+            Err(e) => return Err(e),
+        }
+        let descriptor = Descriptor::new(crate::OCTET_STREAM, digest.clone(), size);
+        self.global.set_descriptor(digest, &descriptor).await?;
+        Ok(descriptor)
+    }
+
+    /// A repository's links of one kind. Layer links go through the cache
+    /// when it is shared by every node (Redis); a node-local cache could
+    /// not hear of another node's deletes, and manifest revisions are read
+    /// from storage always, as Distribution does.
     pub(crate) fn links(
         &self,
         name: &RepositoryName,
-        link_path: LinkPath,
+        kind: LinkKind,
     ) -> Arc<dyn BlobDescriptorService> {
         let backend: Arc<dyn BlobDescriptorService> = Arc::new(LinkedBlobs {
             driver: self.driver.clone(),
             global: self.global.clone(),
             name: name.clone(),
-            link_path,
+            kind,
         });
         match &self.options.cache {
-            Some(cache) => Arc::new(CachedBlobStatter::with_health(
-                backend,
-                cache.repository_scoped(name),
-                self.cache_health.clone(),
-            )),
-            None => backend,
+            Some(cache) if cache.is_shared() && kind == LinkKind::Layer => {
+                Arc::new(CachedBlobStatter::with_health(
+                    backend,
+                    cache.repository_scoped(name),
+                    self.cache_health.clone(),
+                ))
+            }
+            _ => backend,
         }
     }
 }
@@ -110,6 +139,10 @@ impl Registry {
         }
     }
 
+    pub(crate) fn inner(&self) -> &Arc<Inner> {
+        &self.inner
+    }
+
     /// The driver underneath.
     pub fn driver(&self) -> &Arc<dyn StorageDriver> {
         &self.inner.driver
@@ -136,7 +169,7 @@ impl Registry {
         RepositoryBlobs {
             inner: self.inner.clone(),
             name: name.clone(),
-            links: self.inner.links(name, paths::layer_link),
+            links: self.inner.links(name, LinkKind::Layer),
         }
     }
 }

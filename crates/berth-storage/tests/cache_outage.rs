@@ -60,6 +60,7 @@ async fn requests_succeed_while_redis_is_down() {
             delete_enabled: true,
             redirect: false,
             cache: Some(Arc::new(cache.clone())),
+            ..StorageOptions::default()
         },
     );
     let blobs = registry.blobs(&repo("cached/app"));

@@ -29,6 +29,7 @@ fn berth_on(root: &std::path::Path) -> Registry {
             delete_enabled: true,
             redirect: false,
             cache: None,
+            ..StorageOptions::default()
         },
     )
 }

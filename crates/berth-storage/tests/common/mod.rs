@@ -41,6 +41,7 @@ impl TestDriver {
                 delete_enabled: true,
                 redirect: true,
                 cache: self.cache.clone(),
+                ..StorageOptions::default()
             },
         )
     }
