@@ -26,9 +26,6 @@
 use std::fmt;
 use std::io;
 
-use sha2::digest::generic_array::GenericArray;
-use sha2::digest::generic_array::typenum::{U64, U128};
-
 use crate::error::StateError;
 use crate::{Algorithm, Digest};
 
@@ -87,17 +84,9 @@ impl Compression for Sha256Core {
     type Words = [u32; 8];
 
     fn compress(words: &mut [u32; 8], blocks: &[u8]) {
-        debug_assert_eq!(blocks.len() % Self::BLOCK, 0);
-        // SAFETY: `GenericArray<u8, U64>` is `#[repr(transparent)]` over
-        // `[u8; 64]` (alignment 1), and `blocks` holds exactly
-        // `len / 64` whole blocks, so the cast covers only `blocks`.
-        let blocks = unsafe {
-            std::slice::from_raw_parts(
-                blocks.as_ptr().cast::<GenericArray<u8, U64>>(),
-                blocks.len() / Self::BLOCK,
-            )
-        };
-        sha2::compress256(words, blocks);
+        let (blocks, rest) = blocks.as_chunks::<64>();
+        debug_assert!(rest.is_empty());
+        sha2::block_api::compress256(words, blocks);
     }
 
     fn put_words(words: &[u32; 8], out: &mut Vec<u8>) {
@@ -121,17 +110,9 @@ impl Compression for Sha512Core {
     type Words = [u64; 8];
 
     fn compress(words: &mut [u64; 8], blocks: &[u8]) {
-        debug_assert_eq!(blocks.len() % Self::BLOCK, 0);
-        // SAFETY: as for sha256: `GenericArray<u8, U128>` is
-        // `#[repr(transparent)]` over `[u8; 128]`, and only whole blocks
-        // within `blocks` are covered.
-        let blocks = unsafe {
-            std::slice::from_raw_parts(
-                blocks.as_ptr().cast::<GenericArray<u8, U128>>(),
-                blocks.len() / Self::BLOCK,
-            )
-        };
-        sha2::compress512(words, blocks);
+        let (blocks, rest) = blocks.as_chunks::<128>();
+        debug_assert!(rest.is_empty());
+        sha2::block_api::compress512(words, blocks);
     }
 
     fn put_words(words: &[u64; 8], out: &mut Vec<u8>) {

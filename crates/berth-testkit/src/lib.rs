@@ -297,3 +297,233 @@ pub mod bench {
         std::env::args().any(|a| a == "--bench")
     }
 }
+
+/// Manifests, deletes and garbage collection against Debian's
+/// `docker-registry`, for the garbage-collection comparisons.
+impl DockerRegistry {
+    /// Pushes `body` as a manifest of `repository` under `reference` (a
+    /// tag or a digest) with `media_type` as its Content-Type; answers the
+    /// digest the registry returned.
+    ///
+    /// # Panics
+    /// When the registry refuses.
+    pub fn push_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        media_type: &str,
+        body: &[u8],
+    ) -> String {
+        let resp = http()
+            .put(&format!(
+                "{}/v2/{repository}/manifests/{reference}",
+                self.url
+            ))
+            .header("Content-Type", media_type)
+            .send(body)
+            .expect("PUT manifest");
+        let status = resp.status().as_u16();
+        let digest = header(&resp, "docker-content-digest");
+        let answer = resp.into_body().read_to_string().unwrap_or_default();
+        assert_eq!(
+            status, 201,
+            "PUT manifest {repository}:{reference}: {answer}"
+        );
+        digest
+    }
+
+    /// Fetches a manifest by tag or digest, accepting `accept`: status,
+    /// Content-Type and body.
+    pub fn get_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        accept: &str,
+    ) -> (u16, String, Vec<u8>) {
+        let resp = http()
+            .get(&format!(
+                "{}/v2/{repository}/manifests/{reference}",
+                self.url
+            ))
+            .header("Accept", accept)
+            .call()
+            .expect("GET manifest");
+        let status = resp.status().as_u16();
+        let content_type = header(&resp, "content-type");
+        let body = resp.into_body().read_to_vec().unwrap_or_default();
+        (status, content_type, body)
+    }
+
+    /// Deletes a manifest by digest (Distribution also removes the tags
+    /// pointing to it); answers the status.
+    pub fn delete_manifest(&self, repository: &str, digest: &str) -> u16 {
+        http()
+            .delete(&format!("{}/v2/{repository}/manifests/{digest}", self.url))
+            .call()
+            .expect("DELETE manifest")
+            .status()
+            .as_u16()
+    }
+
+    /// Runs `docker-registry garbage-collect [ARGS] CONFIG` on `root` (a
+    /// config file pointing at it is written beside it); `None` when
+    /// `docker-registry` is not installed (see [`program`]).
+    ///
+    /// # Panics
+    /// When it is installed but cannot be run.
+    pub fn garbage_collect(root: &Path, args: &[&str]) -> Option<std::process::Output> {
+        if !program("docker-registry") {
+            return None;
+        }
+        let config = root.with_extension("gc.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\n\
+                 log:\n  level: info\n\
+                 storage:\n  filesystem:\n    rootdirectory: {}\n",
+                root.display()
+            ),
+        )
+        .expect("write the garbage-collect config");
+        let output = Command::new("docker-registry")
+            .arg("garbage-collect")
+            .args(args)
+            .arg(&config)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run docker-registry garbage-collect");
+        Some(output)
+    }
+}
+
+/// Copies the directory tree `from` to `to` (created), files and
+/// directories, empty ones included.
+///
+/// # Panics
+/// On any I/O error.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create the copy's directory");
+    for entry in std::fs::read_dir(from).expect("read a directory to copy") {
+        let entry = entry.expect("read a directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy a file");
+        }
+    }
+}
+
+/// Every file below `root`, by path relative to it (`/`-separated), with
+/// its content.
+///
+/// # Panics
+/// On any I/O error.
+pub fn tree_files(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn visit(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).expect("read a directory") {
+            let entry = entry.expect("read a directory entry");
+            let path = entry.path();
+            if entry.file_type().expect("file type").is_dir() {
+                visit(root, &path, out);
+            } else {
+                let relative = path
+                    .strip_prefix(root)
+                    .expect("below the root")
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                out.insert(relative, std::fs::read(&path).expect("read a file"));
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    if root.exists() {
+        visit(root, root, &mut out);
+    }
+    out
+}
+
+/// Where the test S3 server is (`BERTH_TEST_S3_*`, set by scripts/test.sh).
+#[derive(Debug, Clone)]
+pub struct S3Env {
+    /// `BERTH_TEST_S3_ENDPOINT`, e.g. `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// `BERTH_TEST_S3_REGION`.
+    pub region: String,
+    /// `BERTH_TEST_S3_ACCESS_KEY`.
+    pub access_key: String,
+    /// `BERTH_TEST_S3_SECRET_KEY`.
+    pub secret_key: String,
+    /// `BERTH_TEST_S3_BUCKET`.
+    pub bucket: String,
+}
+
+const S3_VARS: [&str; 5] = [
+    "BERTH_TEST_S3_ENDPOINT",
+    "BERTH_TEST_S3_REGION",
+    "BERTH_TEST_S3_ACCESS_KEY",
+    "BERTH_TEST_S3_SECRET_KEY",
+    "BERTH_TEST_S3_BUCKET",
+];
+
+/// The test S3 server; `None` (after saying `test` is skipped) without one.
+///
+/// # Panics
+/// When none is configured and services are required.
+pub fn s3_env(test: &str) -> Option<S3Env> {
+    let values: Vec<Option<String>> = S3_VARS
+        .iter()
+        .map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .collect();
+    if let [
+        Some(endpoint),
+        Some(region),
+        Some(access_key),
+        Some(secret_key),
+        Some(bucket),
+    ] = &values[..]
+    {
+        return Some(S3Env {
+            endpoint: endpoint.clone(),
+            region: region.clone(),
+            access_key: access_key.clone(),
+            secret_key: secret_key.clone(),
+            bucket: bucket.clone(),
+        });
+    }
+    let missing: Vec<&str> = S3_VARS
+        .iter()
+        .zip(&values)
+        .filter(|(_, v)| v.is_none())
+        .map(|(n, _)| *n)
+        .collect();
+    if services_required() {
+        panic!(
+            "{test}: BERTH_TEST_REQUIRE_SERVICES=1 but no S3 is configured (missing {})",
+            missing.join(", ")
+        );
+    }
+    println!(
+        "{test}: skipped: no S3 configured (set {})",
+        missing.join(", ")
+    );
+    None
+}
+
+/// A storage root no other test or run uses: `/berth-test/<pid>-<time>-<n>`.
+pub fn unique_root() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "/berth-test/{}-{nanos:x}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}

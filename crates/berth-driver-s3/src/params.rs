@@ -1,0 +1,755 @@
+//! The driver's parameters: Distribution's `storage: s3:` keys.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+
+/// The smallest part S3 accepts in a multipart upload (except the last),
+/// and so the smallest `chunksize`: 5 MiB.
+pub const MIN_CHUNK_SIZE: u64 = 5 << 20;
+/// The largest part S3 accepts (and the largest object `CopyObject`
+/// copies in one request): 5 GiB.
+pub const MAX_CHUNK_SIZE: u64 = 5 << 30;
+/// Default `chunksize`: 10 MiB.
+pub const DEFAULT_CHUNK_SIZE: u64 = 10 << 20;
+/// Default `multipartcopychunksize`: 32 MiB.
+pub const DEFAULT_MULTIPART_COPY_CHUNK_SIZE: u64 = 32 << 20;
+/// Default `multipartcopymaxconcurrency`: 100.
+pub const DEFAULT_MULTIPART_COPY_MAX_CONCURRENCY: u64 = 100;
+/// Default `multipartcopythresholdsize`: 32 MiB.
+pub const DEFAULT_MULTIPART_COPY_THRESHOLD_SIZE: u64 = 32 << 20;
+/// Default `storageclass`.
+pub const DEFAULT_STORAGE_CLASS: &str = "STANDARD";
+/// Default `objectacl`.
+pub const DEFAULT_OBJECT_ACL: &str = "private";
+/// The region used to sign requests when only `regionendpoint` is given.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// The storage classes `storageclass` accepts (and `NONE`: send none).
+pub const STORAGE_CLASSES: &[&str] = &[
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "GLACIER_IR",
+    "DEEP_ARCHIVE",
+    "OUTPOSTS",
+    "EXPRESS_ONEZONE",
+    "NONE",
+];
+
+/// The canned ACLs `objectacl` accepts.
+pub const OBJECT_ACLS: &[&str] = &[
+    "private",
+    "public-read",
+    "public-read-write",
+    "authenticated-read",
+    "aws-exec-read",
+    "bucket-owner-read",
+    "bucket-owner-full-control",
+];
+
+/// When the SDK adds checksums to requests, or checks them on responses
+/// (`checksumcalculation`, `checksumvalidation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChecksumMode {
+    /// Only where the operation requires one (`DeleteObjects`): plain
+    /// signed bodies, which every S3-compatible store accepts. The
+    /// default.
+    #[default]
+    WhenRequired,
+    /// Wherever the SDK supports one: uploads carry a CRC32 checksum
+    /// (streaming ones `aws-chunked`, with a trailer) and downloads are
+    /// checked. AWS S3 and current Garage accept this; several
+    /// S3-compatible stores and proxies (and older Garage releases) do not.
+    WhenSupported,
+}
+
+impl ChecksumMode {
+    /// The configuration spelling: `when_required` or `when_supported`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChecksumMode::WhenRequired => "when_required",
+            ChecksumMode::WhenSupported => "when_supported",
+        }
+    }
+}
+
+/// A parameter with a bad or missing value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("s3 storage parameter {parameter}: {message}")]
+pub struct ParameterError {
+    /// The parameter (`chunksize`, `bucket`, …).
+    pub parameter: &'static str,
+    /// What is wrong with it, quoting the bad value.
+    pub message: String,
+}
+
+impl ParameterError {
+    fn new(parameter: &'static str, message: impl Into<String>) -> ParameterError {
+        ParameterError {
+            parameter,
+            message: message.into(),
+        }
+    }
+}
+
+/// The parameters of the S3 driver, under the names of Distribution's
+/// configuration (`storage: s3: ...`).
+///
+/// It deserializes (serde) from the configuration's map: keys are matched
+/// case-insensitively, numbers and booleans may also be given as strings
+/// (as environment overrides give them), an empty value counts as absent,
+/// and keys this driver does not know are kept in
+/// [`unknown`](S3Parameters::unknown) (the driver warns about them).
+/// [`S3Driver::new`](crate::S3Driver::new) checks the values.
+///
+/// ```
+/// use berth_driver_s3::S3Parameters;
+///
+/// let mut params = S3Parameters::new("my-bucket");
+/// params.region = Some("eu-west-1".into());
+/// params.rootdirectory = Some("/registry".into());
+/// assert_eq!(params.chunksize, 10 << 20);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Parameters {
+    /// The AWS region (`us-east-1`, …). Required unless `regionendpoint`
+    /// is given; then it is only the signing region (default
+    /// [`DEFAULT_REGION`]).
+    pub region: Option<String>,
+    /// An S3-compatible endpoint (`http://127.0.0.1:3900`,
+    /// `minio.example.com:9000`). Without a scheme, `secure` picks
+    /// `https://` or `http://`.
+    pub regionendpoint: Option<String>,
+    /// Address buckets as `endpoint/bucket/key` rather than
+    /// `bucket.endpoint/key`. Default false; most S3-compatible stores
+    /// behind a `regionendpoint` want true.
+    pub forcepathstyle: bool,
+    /// The bucket. Required.
+    pub bucket: String,
+    /// A key prefix everything is stored under (`/registry` stores
+    /// `/docker/...` at `registry/docker/...`). Default: none.
+    pub rootdirectory: Option<String>,
+    /// The access key id; with `secretkey`. Without both, the default AWS
+    /// credential chain (environment, profile, web identity, ECS, EC2
+    /// instance metadata).
+    pub accesskey: Option<String>,
+    /// The secret access key; with `accesskey`.
+    pub secretkey: Option<String>,
+    /// A session token for temporary `accesskey`/`secretkey` credentials.
+    pub sessiontoken: Option<String>,
+    /// Use `https://` for the endpoint (default true). False means
+    /// `http://`.
+    pub secure: bool,
+    /// Skip TLS certificate verification. Not supported: true is refused
+    /// (trust the server's CA in the system store instead).
+    pub skipverify: bool,
+    /// Sign with AWS Signature Version 4. Accepted for compatibility;
+    /// requests are always signed with SigV4.
+    pub v4auth: bool,
+    /// Server-side encryption: `aws:kms` with `keyid`, else `AES256`.
+    /// Default false.
+    pub encrypt: bool,
+    /// The KMS key for `encrypt`.
+    pub keyid: Option<String>,
+    /// The size of the parts of a multipart upload, in bytes: a writer
+    /// buffers this much before it uploads a part. Default
+    /// [`DEFAULT_CHUNK_SIZE`], at least [`MIN_CHUNK_SIZE`], at most
+    /// [`MAX_CHUNK_SIZE`].
+    pub chunksize: u64,
+    /// The size of the pieces of a multipart copy (`move_to` of large
+    /// content). Default [`DEFAULT_MULTIPART_COPY_CHUNK_SIZE`], between
+    /// [`MIN_CHUNK_SIZE`] and [`MAX_CHUNK_SIZE`].
+    pub multipartcopychunksize: u64,
+    /// How many pieces of a multipart copy run at once. Default
+    /// [`DEFAULT_MULTIPART_COPY_MAX_CONCURRENCY`], at least 1.
+    pub multipartcopymaxconcurrency: u64,
+    /// Content larger than this is moved by multipart copy rather than
+    /// one `CopyObject`. Default
+    /// [`DEFAULT_MULTIPART_COPY_THRESHOLD_SIZE`], at most
+    /// [`MAX_CHUNK_SIZE`].
+    pub multipartcopythresholdsize: u64,
+    /// The storage class of new objects (one of [`STORAGE_CLASSES`]);
+    /// `NONE` sends none. Default [`DEFAULT_STORAGE_CLASS`].
+    pub storageclass: String,
+    /// The canned ACL of new objects (one of [`OBJECT_ACLS`]). Default
+    /// `private`, which is what S3 does without one, so it is not sent
+    /// (buckets with ACLs disabled accept the requests).
+    pub objectacl: String,
+    /// Appended to the `User-Agent` of every request.
+    pub useragent: Option<String>,
+    /// Use the dual-stack (IPv4 and IPv6) AWS endpoints. Default false.
+    pub usedualstack: bool,
+    /// Use S3 Transfer Acceleration endpoints. Default false.
+    pub accelerate: bool,
+    /// Distribution's AWS SDK log level. Accepted for compatibility; the
+    /// SDK logs through `tracing` (targets `aws_*`), filtered by the log
+    /// configuration.
+    pub loglevel: Option<String>,
+    /// When requests carry checksums. Default
+    /// [`ChecksumMode::WhenRequired`].
+    pub checksumcalculation: ChecksumMode,
+    /// When responses' checksums are checked. Default
+    /// [`ChecksumMode::WhenRequired`].
+    pub checksumvalidation: ChecksumMode,
+    /// Keys that were given but are not parameters of this driver.
+    pub unknown: Vec<String>,
+}
+
+impl Default for S3Parameters {
+    fn default() -> Self {
+        S3Parameters {
+            region: None,
+            regionendpoint: None,
+            forcepathstyle: false,
+            bucket: String::new(),
+            rootdirectory: None,
+            accesskey: None,
+            secretkey: None,
+            sessiontoken: None,
+            secure: true,
+            skipverify: false,
+            v4auth: true,
+            encrypt: false,
+            keyid: None,
+            chunksize: DEFAULT_CHUNK_SIZE,
+            multipartcopychunksize: DEFAULT_MULTIPART_COPY_CHUNK_SIZE,
+            multipartcopymaxconcurrency: DEFAULT_MULTIPART_COPY_MAX_CONCURRENCY,
+            multipartcopythresholdsize: DEFAULT_MULTIPART_COPY_THRESHOLD_SIZE,
+            storageclass: DEFAULT_STORAGE_CLASS.to_owned(),
+            objectacl: DEFAULT_OBJECT_ACL.to_owned(),
+            useragent: None,
+            usedualstack: false,
+            accelerate: false,
+            loglevel: None,
+            checksumcalculation: ChecksumMode::WhenRequired,
+            checksumvalidation: ChecksumMode::WhenRequired,
+            unknown: Vec::new(),
+        }
+    }
+}
+
+impl S3Parameters {
+    /// The defaults, with `bucket` set.
+    pub fn new(bucket: impl Into<String>) -> S3Parameters {
+        S3Parameters {
+            bucket: bucket.into(),
+            ..S3Parameters::default()
+        }
+    }
+
+    /// Checks the values together, as [`S3Driver::new`](crate::S3Driver::new)
+    /// does before it builds a client.
+    pub fn validate(&self) -> Result<(), ParameterError> {
+        self.validate_storage()?;
+        let present = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+        if !present(&self.region) && !present(&self.regionendpoint) {
+            return Err(ParameterError::new(
+                "region",
+                "required unless regionendpoint is given, and neither is",
+            ));
+        }
+        if self.skipverify {
+            return Err(ParameterError::new(
+                "skipverify",
+                "true is not supported: this driver always verifies TLS certificates \
+                 (add the server's CA certificate to the system trust store instead)",
+            ));
+        }
+        match (present(&self.accesskey), present(&self.secretkey)) {
+            (true, false) => {
+                return Err(ParameterError::new(
+                    "secretkey",
+                    "required with accesskey, and not given",
+                ));
+            }
+            (false, true) => {
+                return Err(ParameterError::new(
+                    "accesskey",
+                    "required with secretkey, and not given",
+                ));
+            }
+            _ => {}
+        }
+        if let Some(agent) = &self.useragent
+            && !agent.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
+        {
+            return Err(ParameterError::new(
+                "useragent",
+                format!("{agent:?} has characters a User-Agent header cannot carry"),
+            ));
+        }
+        if let Some(endpoint) = self.regionendpoint.as_deref().filter(|e| !e.is_empty()) {
+            let rest = endpoint
+                .strip_prefix("https://")
+                .or_else(|| endpoint.strip_prefix("http://"))
+                .unwrap_or(endpoint);
+            if rest.is_empty() || rest.contains("://") || rest.contains(char::is_whitespace) {
+                return Err(ParameterError::new(
+                    "regionendpoint",
+                    format!("{endpoint:?} is not a host[:port] or an http(s):// URL"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the parameters about what is stored and how (not about
+    /// connecting).
+    pub(crate) fn validate_storage(&self) -> Result<(), ParameterError> {
+        if self.bucket.is_empty() {
+            return Err(ParameterError::new("bucket", "required, and not given"));
+        }
+        if self.chunksize < MIN_CHUNK_SIZE {
+            return Err(ParameterError::new(
+                "chunksize",
+                format!(
+                    "{} is below the minimum part size of S3 multipart uploads, {MIN_CHUNK_SIZE} (5 MiB)",
+                    self.chunksize
+                ),
+            ));
+        }
+        if self.chunksize > MAX_CHUNK_SIZE {
+            return Err(ParameterError::new(
+                "chunksize",
+                format!(
+                    "{} is above the maximum part size of S3 multipart uploads, {MAX_CHUNK_SIZE} (5 GiB)",
+                    self.chunksize
+                ),
+            ));
+        }
+        if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&self.multipartcopychunksize) {
+            return Err(ParameterError::new(
+                "multipartcopychunksize",
+                format!(
+                    "{} is outside {MIN_CHUNK_SIZE} (5 MiB) to {MAX_CHUNK_SIZE} (5 GiB)",
+                    self.multipartcopychunksize
+                ),
+            ));
+        }
+        if self.multipartcopymaxconcurrency == 0 {
+            return Err(ParameterError::new(
+                "multipartcopymaxconcurrency",
+                "0 is below the minimum, 1",
+            ));
+        }
+        if self.multipartcopythresholdsize > MAX_CHUNK_SIZE {
+            return Err(ParameterError::new(
+                "multipartcopythresholdsize",
+                format!(
+                    "{} is above the largest object CopyObject copies, {MAX_CHUNK_SIZE} (5 GiB)",
+                    self.multipartcopythresholdsize
+                ),
+            ));
+        }
+        if !STORAGE_CLASSES.contains(&self.storageclass.as_str()) {
+            return Err(ParameterError::new(
+                "storageclass",
+                format!(
+                    "{:?} is not one of {}",
+                    self.storageclass,
+                    STORAGE_CLASSES.join(", ")
+                ),
+            ));
+        }
+        if !OBJECT_ACLS.contains(&self.objectacl.as_str()) {
+            return Err(ParameterError::new(
+                "objectacl",
+                format!(
+                    "{:?} is not one of {}",
+                    self.objectacl,
+                    OBJECT_ACLS.join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The endpoint URL to use, if any: `regionendpoint` with a scheme
+    /// (`secure` picks it when missing), or plain-HTTP AWS when `secure`
+    /// is false.
+    pub(crate) fn endpoint_url(&self) -> Option<String> {
+        let scheme = if self.secure { "https" } else { "http" };
+        match self.regionendpoint.as_deref().filter(|e| !e.is_empty()) {
+            Some(e) if e.starts_with("http://") || e.starts_with("https://") => {
+                Some(e.trim_end_matches('/').to_owned())
+            }
+            Some(e) => Some(format!("{scheme}://{}", e.trim_end_matches('/'))),
+            None if !self.secure => Some(format!(
+                "http://s3.{}.amazonaws.com",
+                self.region.as_deref().unwrap_or(DEFAULT_REGION)
+            )),
+            None => None,
+        }
+    }
+
+    /// The key prefix: `rootdirectory` without leading `/`, with one
+    /// trailing `/` (empty for none).
+    pub(crate) fn key_prefix(&self) -> String {
+        let root = self
+            .rootdirectory
+            .as_deref()
+            .unwrap_or("")
+            .trim_matches('/');
+        if root.is_empty() {
+            String::new()
+        } else {
+            format!("{root}/")
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Deserialization: through a map of loosely typed scalars, so that every
+// error names its parameter.
+
+/// A scalar from the configuration.
+#[derive(Debug, Clone, PartialEq)]
+enum Scalar {
+    Null,
+    Bool(bool),
+    Int(i128),
+    Float(f64),
+    Str(String),
+}
+
+impl fmt::Display for Scalar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scalar::Null => f.write_str("null"),
+            Scalar::Bool(b) => write!(f, "{b}"),
+            Scalar::Int(i) => write!(f, "{i}"),
+            Scalar::Float(x) => write!(f, "{x}"),
+            Scalar::Str(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+        impl<'de> Visitor<'de> for ScalarVisitor {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, a number or a boolean")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Int(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar::Int(v.into()))
+            }
+            fn visit_i128<E>(self, v: i128) -> Result<Scalar, E> {
+                Ok(Scalar::Int(v))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Float(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Str(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Scalar, E> {
+                Ok(Scalar::Str(v))
+            }
+            fn visit_unit<E>(self) -> Result<Scalar, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_none<E>(self) -> Result<Scalar, E> {
+                Ok(Scalar::Null)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Scalar, D::Error> {
+                Scalar::deserialize(d)
+            }
+        }
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for S3Parameters {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MapVisitor;
+        impl<'de> Visitor<'de> for MapVisitor {
+            type Value = BTreeMap<String, Scalar>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of s3 storage parameters")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    let value: Scalar = map.next_value().map_err(|e| {
+                        de::Error::custom(format!("s3 storage parameter {key}: {e}"))
+                    })?;
+                    out.insert(key.to_ascii_lowercase(), value);
+                }
+                Ok(out)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(BTreeMap::new())
+            }
+        }
+        let map = deserializer.deserialize_map(MapVisitor)?;
+        S3Parameters::from_scalars(map).map_err(de::Error::custom)
+    }
+}
+
+/// Go's `strconv.ParseBool`, which Distribution uses.
+fn parse_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+impl S3Parameters {
+    fn from_scalars(mut map: BTreeMap<String, Scalar>) -> Result<S3Parameters, ParameterError> {
+        // Empty values count as absent (an env override set to "").
+        map.retain(|_, v| !matches!(v, Scalar::Null) && *v != Scalar::Str(String::new()));
+        let mut p = S3Parameters::default();
+        let mut take = |name: &'static str| map.remove(name).map(|v| (name, v));
+
+        fn string((name, v): (&'static str, Scalar)) -> Result<String, ParameterError> {
+            match v {
+                Scalar::Str(s) => Ok(s),
+                Scalar::Int(i) => Ok(i.to_string()),
+                Scalar::Bool(b) => Ok(b.to_string()),
+                other => Err(ParameterError::new(
+                    name,
+                    format!("expected a string, got {other}"),
+                )),
+            }
+        }
+        fn boolean((name, v): (&'static str, Scalar)) -> Result<bool, ParameterError> {
+            match &v {
+                Scalar::Bool(b) => Some(*b),
+                Scalar::Int(1) => Some(true),
+                Scalar::Int(0) => Some(false),
+                Scalar::Str(s) => parse_bool(s.trim()),
+                _ => None,
+            }
+            .ok_or_else(|| ParameterError::new(name, format!("expected true or false, got {v}")))
+        }
+        fn number((name, v): (&'static str, Scalar)) -> Result<u64, ParameterError> {
+            match &v {
+                Scalar::Int(i) => u64::try_from(*i).ok(),
+                Scalar::Str(s) => s.trim().parse::<u64>().ok(),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                ParameterError::new(
+                    name,
+                    format!("expected a whole number of 0 or more, got {v}"),
+                )
+            })
+        }
+        fn checksum((name, v): (&'static str, Scalar)) -> Result<ChecksumMode, ParameterError> {
+            match &v {
+                Scalar::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
+                    "when_required" | "whenrequired" => Some(ChecksumMode::WhenRequired),
+                    "when_supported" | "whensupported" => Some(ChecksumMode::WhenSupported),
+                    _ => None,
+                },
+                _ => None,
+            }
+            .ok_or_else(|| {
+                ParameterError::new(
+                    name,
+                    format!("expected when_required or when_supported, got {v}"),
+                )
+            })
+        }
+
+        macro_rules! set {
+            ($field:ident, $conv:ident) => {
+                if let Some(v) = take(stringify!($field)) {
+                    p.$field = $conv(v)?;
+                }
+            };
+            ($field:ident, Some $conv:ident) => {
+                if let Some(v) = take(stringify!($field)) {
+                    p.$field = Some($conv(v)?);
+                }
+            };
+        }
+        set!(region, Some string);
+        set!(regionendpoint, Some string);
+        set!(forcepathstyle, boolean);
+        set!(bucket, string);
+        set!(rootdirectory, Some string);
+        set!(accesskey, Some string);
+        set!(secretkey, Some string);
+        set!(sessiontoken, Some string);
+        set!(secure, boolean);
+        set!(skipverify, boolean);
+        set!(v4auth, boolean);
+        set!(encrypt, boolean);
+        set!(keyid, Some string);
+        set!(chunksize, number);
+        set!(multipartcopychunksize, number);
+        set!(multipartcopymaxconcurrency, number);
+        set!(multipartcopythresholdsize, number);
+        set!(storageclass, string);
+        set!(objectacl, string);
+        set!(useragent, Some string);
+        set!(usedualstack, boolean);
+        set!(accelerate, boolean);
+        set!(loglevel, Some string);
+        set!(checksumcalculation, checksum);
+        set!(checksumvalidation, checksum);
+        p.unknown = map.into_keys().collect();
+        Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<S3Parameters, String> {
+        serde_json::from_str::<S3Parameters>(json).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults() {
+        let p = parse(r#"{"bucket": "b", "region": "us-east-1"}"#).unwrap();
+        assert_eq!(p, {
+            let mut want = S3Parameters::new("b");
+            want.region = Some("us-east-1".into());
+            want
+        });
+        assert!(p.validate().is_ok());
+        assert!(p.secure && p.v4auth && !p.encrypt && !p.forcepathstyle);
+        assert_eq!(p.chunksize, 10 << 20);
+        assert_eq!(p.multipartcopychunksize, 32 << 20);
+        assert_eq!(p.multipartcopymaxconcurrency, 100);
+        assert_eq!(p.multipartcopythresholdsize, 32 << 20);
+        assert_eq!(p.storageclass, "STANDARD");
+        assert_eq!(p.objectacl, "private");
+        assert_eq!(p.checksumcalculation, ChecksumMode::WhenRequired);
+        assert_eq!(p.endpoint_url(), None);
+        assert_eq!(p.key_prefix(), "");
+    }
+
+    #[test]
+    fn strings_for_numbers_and_booleans() {
+        let p = parse(
+            r#"{"bucket": "b", "regionendpoint": "127.0.0.1:3900", "secure": "false",
+                "ForcePathStyle": "true", "chunksize": "5242880", "encrypt": 1,
+                "multipartcopymaxconcurrency": 4, "keyid": null, "rootdirectory": "/r/x/",
+                "checksumcalculation": "WHEN_SUPPORTED", "somethingelse": 1, "region": ""}"#,
+        )
+        .unwrap();
+        assert!(!p.secure && p.forcepathstyle);
+        assert_eq!(p.chunksize, 5 << 20);
+        assert_eq!(p.multipartcopymaxconcurrency, 4);
+        assert_eq!(p.keyid, None);
+        assert_eq!(p.region, None);
+        assert_eq!(p.checksumcalculation, ChecksumMode::WhenSupported);
+        assert_eq!(p.unknown, ["somethingelse"]);
+        assert_eq!(p.endpoint_url().as_deref(), Some("http://127.0.0.1:3900"));
+        assert_eq!(p.key_prefix(), "r/x/");
+        assert!(p.validate().is_ok());
+    }
+
+    #[test]
+    fn bad_values_name_the_parameter() {
+        for (json, want) in [
+            (
+                r#"{"bucket": "b", "encrypt": "maybe"}"#,
+                r#"s3 storage parameter encrypt: expected true or false, got "maybe""#,
+            ),
+            (
+                r#"{"bucket": "b", "chunksize": "10M"}"#,
+                r#"s3 storage parameter chunksize: expected a whole number of 0 or more, got "10M""#,
+            ),
+            (
+                r#"{"bucket": "b", "chunksize": -1}"#,
+                "s3 storage parameter chunksize: expected a whole number of 0 or more, got -1",
+            ),
+            (
+                r#"{"bucket": "b", "checksumvalidation": "always"}"#,
+                r#"s3 storage parameter checksumvalidation: expected when_required or when_supported, got "always""#,
+            ),
+        ] {
+            let e = parse(json).unwrap_err();
+            assert!(e.starts_with(want), "{json}: {e}");
+        }
+    }
+
+    #[test]
+    fn validation() {
+        let ok = || {
+            let mut p = S3Parameters::new("b");
+            p.region = Some("r".into());
+            p
+        };
+        let check = |p: S3Parameters, want: &str| {
+            assert_eq!(p.validate().unwrap_err().to_string(), want);
+        };
+        check(
+            S3Parameters {
+                region: Some("r".into()),
+                ..S3Parameters::default()
+            },
+            "s3 storage parameter bucket: required, and not given",
+        );
+        check(
+            S3Parameters::new("b"),
+            "s3 storage parameter region: required unless regionendpoint is given, and neither is",
+        );
+        check(
+            S3Parameters {
+                chunksize: (5 << 20) - 1,
+                ..ok()
+            },
+            "s3 storage parameter chunksize: 5242879 is below the minimum part size of S3 multipart uploads, 5242880 (5 MiB)",
+        );
+        check(
+            S3Parameters {
+                accesskey: Some("a".into()),
+                ..ok()
+            },
+            "s3 storage parameter secretkey: required with accesskey, and not given",
+        );
+        check(
+            S3Parameters {
+                storageclass: "CHEAP".into(),
+                ..ok()
+            },
+            "s3 storage parameter storageclass: \"CHEAP\" is not one of STANDARD, REDUCED_REDUNDANCY, \
+             STANDARD_IA, ONEZONE_IA, INTELLIGENT_TIERING, GLACIER, GLACIER_IR, DEEP_ARCHIVE, \
+             OUTPOSTS, EXPRESS_ONEZONE, NONE",
+        );
+        check(
+            S3Parameters {
+                multipartcopymaxconcurrency: 0,
+                ..ok()
+            },
+            "s3 storage parameter multipartcopymaxconcurrency: 0 is below the minimum, 1",
+        );
+        assert!(
+            S3Parameters {
+                skipverify: true,
+                ..ok()
+            }
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .starts_with("s3 storage parameter skipverify: true is not supported")
+        );
+        let p = S3Parameters {
+            regionendpoint: Some("minio:9000".into()),
+            region: None,
+            ..ok()
+        };
+        assert!(p.validate().is_ok());
+        assert_eq!(p.endpoint_url().as_deref(), Some("https://minio:9000"));
+    }
+}
