@@ -15,7 +15,7 @@ pub enum ErrorCode {
     BlobUploadUnknown,
     /// `DIGEST_INVALID` (400): provided digest did not match uploaded content.
     DigestInvalid,
-    /// `MANIFEST_BLOB_UNKNOWN` (404): manifest references a manifest or blob unknown to registry.
+    /// `MANIFEST_BLOB_UNKNOWN` (400): manifest references a manifest or blob unknown to registry.
     ManifestBlobUnknown,
     /// `MANIFEST_INVALID` (400): manifest invalid.
     ManifestInvalid,
@@ -105,10 +105,10 @@ impl ErrorCode {
         match self {
             ErrorCode::BlobUnknown
             | ErrorCode::BlobUploadUnknown
-            | ErrorCode::ManifestBlobUnknown
             | ErrorCode::ManifestUnknown
             | ErrorCode::NameUnknown => 404,
             ErrorCode::BlobUploadInvalid
+            | ErrorCode::ManifestBlobUnknown
             | ErrorCode::DigestInvalid
             | ErrorCode::ManifestInvalid
             | ErrorCode::ManifestUnverified

@@ -11,7 +11,7 @@ fn codes_statuses_and_messages() {
         (ErrorCode::BlobUploadInvalid, "BLOB_UPLOAD_INVALID", 400),
         (ErrorCode::BlobUploadUnknown, "BLOB_UPLOAD_UNKNOWN", 404),
         (ErrorCode::DigestInvalid, "DIGEST_INVALID", 400),
-        (ErrorCode::ManifestBlobUnknown, "MANIFEST_BLOB_UNKNOWN", 404),
+        (ErrorCode::ManifestBlobUnknown, "MANIFEST_BLOB_UNKNOWN", 400),
         (ErrorCode::ManifestInvalid, "MANIFEST_INVALID", 400),
         (ErrorCode::ManifestUnknown, "MANIFEST_UNKNOWN", 404),
         (ErrorCode::ManifestUnverified, "MANIFEST_UNVERIFIED", 400),
