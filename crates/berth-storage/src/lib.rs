@@ -40,6 +40,7 @@
 #![deny(missing_docs)]
 
 mod blobs;
+mod gc;
 mod manifests;
 mod namespace;
 pub mod paths;
@@ -50,6 +51,7 @@ mod tags;
 mod upload;
 
 pub use blobs::{OCTET_STREAM, RepositoryBlobs};
+pub use gc::{GcBlob, GcManifest, GcOptions, GcReport};
 pub use manifests::Manifests;
 pub use namespace::{StorageRepository, compare_repository_names};
 pub use purge::{PurgeReport, PurgedUpload};

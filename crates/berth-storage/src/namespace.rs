@@ -115,14 +115,18 @@ impl Namespace for Registry {
                     Some((parent, leaf)) => (Some(parent), leaf),
                     None => (None, relative),
                 };
-                if leaf == "_manifests" {
+                // A repository is a directory with layers or manifests (as
+                // Distribution 2.8 lists by `_layers` and 3.0 by
+                // `_manifests`): one with only uploads is not listed.
+                if leaf == "_layers" || leaf == "_manifests" {
                     let Some(repository) = parent else {
                         return Walk::SkipDir;
                     };
                     let after_last = last.is_none_or(|l| {
                         compare_repository_names(repository, l) == Ordering::Greater
                     });
-                    if after_last {
+                    let seen = names.last().is_some_and(|n| n == repository);
+                    if after_last && !seen {
                         if names.len() == limit {
                             more = true;
                             return Walk::Stop;

@@ -87,6 +87,27 @@ pub fn inmemory_redis() -> Option<TestDriver> {
     })
 }
 
+/// The S3 driver on the test server of scripts/test.sh, under a fresh
+/// root; `None` (skipped) without one.
+pub async fn s3() -> Option<TestDriver> {
+    let env = berth_testkit::s3_env("storage on S3")?;
+    let mut params = berth_driver_s3::S3Parameters::new(env.bucket.clone());
+    params.region = Some(env.region);
+    params.regionendpoint = Some(env.endpoint);
+    params.forcepathstyle = true;
+    params.accesskey = Some(env.access_key);
+    params.secretkey = Some(env.secret_key);
+    params.rootdirectory = Some(berth_testkit::unique_root());
+    let driver = berth_driver_s3::S3Driver::new(params)
+        .await
+        .unwrap_or_else(|e| panic!("S3 driver: {e}"));
+    Some(TestDriver {
+        driver: Arc::new(driver),
+        cache: None,
+        _keep: None,
+    })
+}
+
 /// Runs each listed test function as its own test on every driver, and
 /// with each descriptor cache.
 #[macro_export]
@@ -103,6 +124,14 @@ macro_rules! on_every_driver {
         mod filesystem_cached {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() { super::$case(super::common::filesystem_cached()).await; })*
+        }
+        mod s3 {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                if let Some(t) = super::common::s3().await {
+                    super::$case(t).await;
+                }
+            })*
         }
         mod inmemory_redis {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
