@@ -1,0 +1,124 @@
+//! `notifications:` — webhook endpoints that receive registry events.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_yaml::Value;
+
+use crate::decode::{Ctx, Obj};
+use crate::error::ConfigError;
+use crate::headers::Headers;
+
+/// An endpoint's `timeout` default.
+pub const DEFAULT_ENDPOINT_TIMEOUT: Duration = Duration::from_secs(1);
+/// An endpoint's `threshold` default.
+pub const DEFAULT_ENDPOINT_THRESHOLD: u64 = 10;
+/// An endpoint's `backoff` default.
+pub const DEFAULT_ENDPOINT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// `notifications:`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Notifications {
+    /// `events`.
+    pub events: Events,
+    /// `endpoints`: where events are posted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// `notifications.events`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Events {
+    /// `includereferences`: list a manifest's references in its events.
+    /// Default false.
+    pub includereferences: bool,
+}
+
+/// One of `notifications.endpoints`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    /// `name`: names the endpoint in logs and metrics.
+    pub name: String,
+    /// `disabled`: keep the entry but send nothing. Default false.
+    pub disabled: bool,
+    /// `url`: where events are POSTed; required unless disabled.
+    pub url: String,
+    /// `headers`: added to each request (an `Authorization` header's
+    /// values are masked by [`Configuration::masked`](crate::Configuration::masked)).
+    #[serde(skip_serializing_if = "Headers::is_empty")]
+    pub headers: Headers,
+    /// `timeout`: per request. Default (and when 0) 1s.
+    #[serde(serialize_with = "crate::duration::ser::duration")]
+    pub timeout: Duration,
+    /// `threshold`: failures before backing off. Default (and when 0) 10.
+    pub threshold: u64,
+    /// `backoff`: wait after `threshold` failures. Default (and when 0) 1s.
+    #[serde(serialize_with = "crate::duration::ser::duration")]
+    pub backoff: Duration,
+    /// `ignoredmediatypes`: events about these media types are not sent.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignoredmediatypes: Vec<String>,
+    /// `ignore`.
+    pub ignore: Ignore,
+}
+
+/// An endpoint's `ignore`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Ignore {
+    /// `mediatypes`: events about these media types are not sent.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mediatypes: Vec<String>,
+    /// `actions`: events with these actions (`pull`, `push`, `mount`,
+    /// `delete`) are not sent.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<String>,
+}
+
+pub(crate) fn decode(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<Notifications, ConfigError> {
+    let mut events = o.child(ctx, "events")?;
+    let includereferences = events.flag(ctx, "includereferences")?;
+    events.finish(ctx);
+    let endpoints = o.list(ctx, "endpoints", decode_endpoint)?;
+    o.finish(ctx);
+    Ok(Notifications {
+        events: Events { includereferences },
+        endpoints,
+    })
+}
+
+fn decode_endpoint(ctx: &mut Ctx<'_>, path: &str, value: &Value) -> Result<Endpoint, ConfigError> {
+    let mut o = Obj::new(ctx, path, value)?;
+    let disabled = o.flag(ctx, "disabled")?;
+    let url = o.non_empty(ctx, "url")?;
+    let url = match url {
+        Some(url) => url,
+        None if disabled => String::new(),
+        None => return Err(ctx.missing(&o.key_path("url"), "the URL events are posted to")),
+    };
+    let mut ignore = o.child(ctx, "ignore")?;
+    let endpoint = Endpoint {
+        name: o.string(ctx, "name")?.unwrap_or_default(),
+        disabled,
+        url,
+        headers: o.headers(ctx, "headers")?,
+        timeout: nonzero(o.duration(ctx, "timeout")?).unwrap_or(DEFAULT_ENDPOINT_TIMEOUT),
+        threshold: o
+            .unsigned(ctx, "threshold")?
+            .filter(|n| *n > 0)
+            .unwrap_or(DEFAULT_ENDPOINT_THRESHOLD),
+        backoff: nonzero(o.duration(ctx, "backoff")?).unwrap_or(DEFAULT_ENDPOINT_BACKOFF),
+        ignoredmediatypes: o.strings(ctx, "ignoredmediatypes")?,
+        ignore: Ignore {
+            mediatypes: ignore.strings(ctx, "mediatypes")?,
+            actions: ignore.strings(ctx, "actions")?,
+        },
+    };
+    ignore.finish(ctx);
+    o.finish(ctx);
+    Ok(endpoint)
+}
+
+/// Distribution treats a zero duration here as not set.
+fn nonzero(d: Option<Duration>) -> Option<Duration> {
+    d.filter(|d| !d.is_zero())
+}

@@ -1,0 +1,471 @@
+//! The smaller sections: `proxy`, `health`, `validation`, `catalog`,
+//! `middleware`.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_yaml::{Mapping, Value};
+
+use crate::decode::{Ctx, Obj};
+use crate::error::ConfigError;
+use crate::headers::Headers;
+
+/// The interval of health checks that set none.
+pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(10);
+/// `catalog.maxentries`'s default.
+pub const DEFAULT_CATALOG_MAX_ENTRIES: u64 = 1000;
+
+// --- proxy ---------------------------------------------------------------
+
+/// `proxy:`: run as a pull-through cache of another registry. Present
+/// (`Some` in [`Configuration`](crate::Configuration)) only when
+/// `remoteurl` is set, as Distribution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Proxy {
+    /// `remoteurl`: the upstream registry (`https://registry-1.docker.io`).
+    pub remoteurl: String,
+    /// `username` for the upstream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// `password` for the upstream: masked by
+    /// [`Configuration::masked`](crate::Configuration::masked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    /// `ttl`: how long cached content is kept. Not set: Distribution's
+    /// default, 168h; `0`: kept for ever.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::duration::ser::option"
+    )]
+    pub ttl: Option<Duration>,
+}
+
+pub(crate) fn decode_proxy(
+    ctx: &mut Ctx<'_>,
+    mut o: Obj<'_>,
+) -> Result<Option<Proxy>, ConfigError> {
+    let remoteurl = match o.take("remoteurl") {
+        Some((path, value)) => {
+            let url = ctx.string(&path, value)?;
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"));
+            match rest {
+                Some(r) if !r.is_empty() => Some(url),
+                _ if url.is_empty() => None,
+                _ => {
+                    return Err(ctx.invalid(
+                        &path,
+                        value,
+                        "an http:// or https:// URL such as https://registry-1.docker.io",
+                    ));
+                }
+            }
+        }
+        None => None,
+    };
+    let username = o.non_empty(ctx, "username")?;
+    let password = o.non_empty(ctx, "password")?;
+    let ttl = o.duration(ctx, "ttl")?;
+    o.unsupported(ctx, "exec", "credential helpers for the upstream");
+    let path = o.path.clone();
+    let had_keys = !o.is_empty();
+    o.finish(ctx);
+    match remoteurl {
+        Some(remoteurl) => Ok(Some(Proxy {
+            remoteurl,
+            username,
+            password,
+            ttl,
+        })),
+        None => {
+            if had_keys {
+                ctx.warn(&path, "remoteurl is not set; not running as a proxy");
+            }
+            Ok(None)
+        }
+    }
+}
+
+// --- health --------------------------------------------------------------
+
+/// `health:`: checks whose failure makes `/debug/health` (and the
+/// registry's responses) report unhealthy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Health {
+    /// `storagedriver`.
+    pub storagedriver: StorageDriverCheck,
+    /// `file`: unhealthy while a file exists.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub file: Vec<FileCheck>,
+    /// `http`: unhealthy while a URL does not answer with a status.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub http: Vec<HttpCheck>,
+    /// `tcp`: unhealthy while an address does not accept connections.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tcp: Vec<TcpCheck>,
+}
+
+/// `health.storagedriver`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StorageDriverCheck {
+    /// `enabled`: check the storage driver. Default false.
+    pub enabled: bool,
+    /// `interval`: default 10s.
+    #[serde(serialize_with = "crate::duration::ser::duration")]
+    pub interval: Duration,
+    /// `threshold`: failures in a row before unhealthy; 0 (the default):
+    /// one.
+    pub threshold: u64,
+}
+
+impl Default for StorageDriverCheck {
+    fn default() -> StorageDriverCheck {
+        StorageDriverCheck {
+            enabled: false,
+            interval: DEFAULT_CHECK_INTERVAL,
+            threshold: 0,
+        }
+    }
+}
+
+/// One of `health.file`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileCheck {
+    /// `file`: the path; required.
+    pub file: String,
+    /// `interval`: default 10s.
+    #[serde(serialize_with = "crate::duration::ser::duration")]
+    pub interval: Duration,
+}
+
+/// One of `health.http`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HttpCheck {
+    /// `uri`: required.
+    pub uri: String,
+    /// `headers`: sent with the request.
+    #[serde(skip_serializing_if = "Headers::is_empty")]
+    pub headers: Headers,
+    /// `statuscode`: the status expected. Default 200.
+    pub statuscode: u16,
+    /// `timeout`: not set: none.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::duration::ser::option"
+    )]
+    pub timeout: Option<Duration>,
+    /// `interval`: default 10s.
+    #[serde(serialize_with = "crate::duration::ser::duration")]
+    pub interval: Duration,
+    /// `threshold`: failures in a row before unhealthy; 0: one.
+    pub threshold: u64,
+}
+
+/// One of `health.tcp`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TcpCheck {
+    /// `addr`: `host:port`; required.
+    pub addr: String,
+    /// `timeout`: not set: none.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::duration::ser::option"
+    )]
+    pub timeout: Option<Duration>,
+    /// `interval`: default 10s.
+    #[serde(serialize_with = "crate::duration::ser::duration")]
+    pub interval: Duration,
+    /// `threshold`: failures in a row before unhealthy; 0: one.
+    pub threshold: u64,
+}
+
+fn interval(ctx: &Ctx<'_>, o: &mut Obj<'_>) -> Result<Duration, ConfigError> {
+    Ok(o.duration(ctx, "interval")?
+        .filter(|d| !d.is_zero())
+        .unwrap_or(DEFAULT_CHECK_INTERVAL))
+}
+
+fn required(
+    ctx: &Ctx<'_>,
+    o: &mut Obj<'_>,
+    key: &str,
+    expected: &str,
+) -> Result<String, ConfigError> {
+    o.non_empty(ctx, key)?
+        .ok_or_else(|| ctx.missing(&o.key_path(key), expected))
+}
+
+pub(crate) fn decode_health(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<Health, ConfigError> {
+    let mut sd = o.child(ctx, "storagedriver")?;
+    let storagedriver = StorageDriverCheck {
+        enabled: sd.flag(ctx, "enabled")?,
+        interval: interval(ctx, &mut sd)?,
+        threshold: sd.unsigned(ctx, "threshold")?.unwrap_or(0),
+    };
+    sd.finish(ctx);
+    let file = o.list(ctx, "file", |ctx, path, value: &Value| {
+        let mut c = Obj::new(ctx, path, value)?;
+        let check = FileCheck {
+            file: required(ctx, &mut c, "file", "the path of the file to check")?,
+            interval: interval(ctx, &mut c)?,
+        };
+        c.finish(ctx);
+        Ok(check)
+    })?;
+    let http = o.list(ctx, "http", |ctx, path, value: &Value| {
+        let mut c = Obj::new(ctx, path, value)?;
+        let uri = required(ctx, &mut c, "uri", "the URL to check")?;
+        let statuscode = match c.take("statuscode") {
+            Some((p, v)) => match ctx.unsigned(&p, v)? {
+                n @ 100..=599 => n as u16,
+                _ => return Err(ctx.invalid(&p, v, "an HTTP status code (100 to 599)")),
+            },
+            None => 200,
+        };
+        let check = HttpCheck {
+            uri,
+            headers: c.headers(ctx, "headers")?,
+            statuscode,
+            timeout: c.duration(ctx, "timeout")?,
+            interval: interval(ctx, &mut c)?,
+            threshold: c.unsigned(ctx, "threshold")?.unwrap_or(0),
+        };
+        c.finish(ctx);
+        Ok(check)
+    })?;
+    let tcp = o.list(ctx, "tcp", |ctx, path, value: &Value| {
+        let mut c = Obj::new(ctx, path, value)?;
+        let check = TcpCheck {
+            addr: required(ctx, &mut c, "addr", "the host:port to check")?,
+            timeout: c.duration(ctx, "timeout")?,
+            interval: interval(ctx, &mut c)?,
+            threshold: c.unsigned(ctx, "threshold")?.unwrap_or(0),
+        };
+        c.finish(ctx);
+        Ok(check)
+    })?;
+    o.finish(ctx);
+    Ok(Health {
+        storagedriver,
+        file,
+        http,
+        tcp,
+    })
+}
+
+// --- validation ----------------------------------------------------------
+
+/// `validation:`: checks on pushed manifests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Validation {
+    /// `disabled`: skip the URL checks of `manifests.urls`. Default false.
+    /// (Distribution 2.8's `enabled: true` wins over `disabled`, as there.)
+    pub disabled: bool,
+    /// `manifests`.
+    pub manifests: ManifestValidation,
+}
+
+/// `validation.manifests`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ManifestValidation {
+    /// `urls`: which foreign-layer URLs a manifest may name.
+    pub urls: UrlValidation,
+    /// `indexes`: which platforms of an index must be present.
+    pub indexes: IndexValidation,
+}
+
+/// `validation.manifests.urls`: regular expressions (RE2/Rust `regex`
+/// syntax), compiled by the server.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct UrlValidation {
+    /// `allow`: a URL must match one of these (when any is given).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    /// `deny`: a URL must match none of these.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
+}
+
+/// `validation.manifests.indexes`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IndexValidation {
+    /// `platforms`: `none` (default), `all` or `list`.
+    pub platforms: IndexPlatforms,
+    /// `platformlist`: the platforms that must be present with `list`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platformlist: Vec<PlatformSpec>,
+}
+
+/// `validation.manifests.indexes.platforms`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IndexPlatforms {
+    /// `none`: an index's manifests need not be present (the default).
+    #[default]
+    None,
+    /// `all`: every manifest of an index must be present.
+    All,
+    /// `list`: those of `platformlist` must be present.
+    List,
+}
+
+/// One of `validation.manifests.indexes.platformlist`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlatformSpec {
+    /// `architecture` (`amd64`).
+    pub architecture: String,
+    /// `os` (`linux`).
+    pub os: String,
+}
+
+pub(crate) fn decode_validation(
+    ctx: &mut Ctx<'_>,
+    mut o: Obj<'_>,
+) -> Result<Validation, ConfigError> {
+    let enabled = o.flag(ctx, "enabled")?;
+    let disabled = o.flag(ctx, "disabled")?;
+    let mut manifests = o.child(ctx, "manifests")?;
+    let mut urls = manifests.child(ctx, "urls")?;
+    let url_validation = UrlValidation {
+        allow: urls.strings(ctx, "allow")?,
+        deny: urls.strings(ctx, "deny")?,
+    };
+    urls.finish(ctx);
+    let mut indexes = manifests.child(ctx, "indexes")?;
+    let platforms = match indexes.take("platforms") {
+        Some((p, v)) => match ctx.string(&p, v)?.to_ascii_lowercase().as_str() {
+            "" | "none" => IndexPlatforms::None,
+            "all" => IndexPlatforms::All,
+            "list" => IndexPlatforms::List,
+            _ => return Err(ctx.invalid(&p, v, "one of none, all, list")),
+        },
+        None => IndexPlatforms::None,
+    };
+    let platformlist = indexes.list(ctx, "platformlist", |ctx, path, value: &Value| {
+        let mut c = Obj::new(ctx, path, value)?;
+        let spec = PlatformSpec {
+            architecture: required(
+                ctx,
+                &mut c,
+                "architecture",
+                "a CPU architecture such as amd64",
+            )?,
+            os: required(ctx, &mut c, "os", "an operating system such as linux")?,
+        };
+        c.finish(ctx);
+        Ok(spec)
+    })?;
+    if platforms == IndexPlatforms::List && platformlist.is_empty() {
+        return Err(ctx.missing(
+            &indexes.key_path("platformlist"),
+            "the platforms an index must have (platforms is list)",
+        ));
+    }
+    indexes.finish(ctx);
+    manifests.finish(ctx);
+    o.finish(ctx);
+    Ok(Validation {
+        disabled: disabled && !enabled,
+        manifests: ManifestValidation {
+            urls: url_validation,
+            indexes: IndexValidation {
+                platforms,
+                platformlist,
+            },
+        },
+    })
+}
+
+// --- catalog -------------------------------------------------------------
+
+/// `catalog:`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Catalog {
+    /// `maxentries`: the most repositories one `/v2/_catalog` page lists.
+    /// Default (and when 0 or less) 1000.
+    pub maxentries: u64,
+}
+
+impl Default for Catalog {
+    fn default() -> Catalog {
+        Catalog {
+            maxentries: DEFAULT_CATALOG_MAX_ENTRIES,
+        }
+    }
+}
+
+pub(crate) fn decode_catalog(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<Catalog, ConfigError> {
+    let maxentries = match o.signed(ctx, "maxentries")? {
+        Some(n) if n > 0 => n as u64,
+        _ => DEFAULT_CATALOG_MAX_ENTRIES,
+    };
+    o.finish(ctx);
+    Ok(Catalog { maxentries })
+}
+
+// --- middleware ----------------------------------------------------------
+
+/// `middleware:`: wrappers around the registry, repositories or the
+/// storage driver (Distribution's `cloudfront`, `redirect`, `rewrite`, …).
+/// Parsed and kept; berth runs none yet, so each enabled entry is reported
+/// as not supported.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Middleware {
+    /// `registry`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub registry: Vec<MiddlewareEntry>,
+    /// `repository`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repository: Vec<MiddlewareEntry>,
+    /// `storage`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub storage: Vec<MiddlewareEntry>,
+}
+
+impl Middleware {
+    /// Whether no middleware is configured.
+    pub fn is_empty(&self) -> bool {
+        self.registry.is_empty() && self.repository.is_empty() && self.storage.is_empty()
+    }
+}
+
+/// One middleware.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MiddlewareEntry {
+    /// `name` (`cloudfront`, `redirect`).
+    pub name: String,
+    /// `disabled`. Default false.
+    pub disabled: bool,
+    /// `options`: the middleware's own parameters, as written.
+    #[serde(skip_serializing_if = "Mapping::is_empty")]
+    pub options: Mapping,
+}
+
+pub(crate) fn decode_middleware(
+    ctx: &mut Ctx<'_>,
+    mut o: Obj<'_>,
+) -> Result<Middleware, ConfigError> {
+    let mut middleware = Middleware::default();
+    for (kind, slot) in [
+        ("registry", &mut middleware.registry),
+        ("repository", &mut middleware.repository),
+        ("storage", &mut middleware.storage),
+    ] {
+        *slot = o.list(ctx, kind, |ctx, path, value: &Value| {
+            let mut c = Obj::new(ctx, path, value)?;
+            let entry = MiddlewareEntry {
+                name: required(ctx, &mut c, "name", "the middleware's name")?,
+                disabled: c.flag(ctx, "disabled")?,
+                options: c.mapping(ctx, "options")?,
+            };
+            c.finish(ctx);
+            if !entry.disabled {
+                ctx.report_unsupported(path, &format!("{kind} middleware {:?}", entry.name));
+            }
+            Ok(entry)
+        })?;
+    }
+    o.finish(ctx);
+    Ok(middleware)
+}
