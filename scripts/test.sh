@@ -10,7 +10,8 @@
 # started, by PID, however it exits.
 #
 # Programs the tests run themselves: docker-registry (Debian's CNCF
-# Distribution 2.8), redis-server.
+# Distribution 2.8), redis-server; and, in scripts/interop.sh, skopeo and
+# umoci (images are built offline from local files).
 #
 # Services and the variables the tests read:
 #   Redis  -> BERTH_TEST_REDIS_URL   (redis://127.0.0.1:PORT/)
@@ -34,6 +35,8 @@ command -v python3 >/dev/null || apt_install python3
 command -v curl >/dev/null || apt_install curl
 # Distribution 2.8, which the compatibility tests compare berth with.
 command -v docker-registry >/dev/null || apt_install docker-registry
+command -v skopeo >/dev/null || apt_install skopeo
+command -v umoci >/dev/null || apt_install umoci
 start_redis
 start_garage
 export BERTH_TEST_REQUIRE_SERVICES=1
@@ -46,5 +49,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "cargo test --workspace"
 cargo test --workspace --locked "$@"
+
+# The end-to-end checks with real clients run the binary that cargo test
+# just built (target/debug/berth): one build profile for both.
+log "interoperability: skopeo, docker-registry, S3 and Redis (scripts/interop.sh)"
+BERTH_BIN="$PWD/target/debug/berth" bash scripts/interop.sh
 
 log "all tests passed"

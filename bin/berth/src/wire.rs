@@ -1,0 +1,231 @@
+//! From a configuration to a running server.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpServer, web};
+use berth_cache::{
+    BlobDescriptorCacheProvider, InMemoryBlobDescriptorCache, RedisBlobDescriptorCache,
+    RedisOptions,
+};
+use berth_config::{BlobDescriptorCache, Configuration, Listen, LogLevel, StorageDriver};
+use berth_driver::{FilesystemDriver, FilesystemParameters, InMemoryDriver};
+use berth_driver_s3::{S3Driver, S3Parameters};
+use berth_handlers::{AppState, Settings};
+use berth_manifest::{ManifestRegistry, ValidationPolicy};
+use berth_storage::{Registry, StorageOptions};
+
+/// A failure to start, said plainly.
+pub type StartError = Box<dyn std::error::Error>;
+
+/// Loads the configuration (the file, or the embedded default), builds the
+/// registry and serves it until stopped.
+pub fn serve(path: Option<PathBuf>) -> Result<(), StartError> {
+    let loaded = match &path {
+        Some(path) => Configuration::load_with_process_env(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?,
+        None => Configuration::embedded_with_env(berth_config::process_env())?,
+    };
+    init_logging(&loaded.config);
+    loaded.log_warnings();
+    let config = loaded.config;
+    match &path {
+        Some(path) => tracing::info!(config = %path.display(), "configuration loaded"),
+        None => tracing::info!("no configuration file given: running the embedded default"),
+    }
+
+    let runtime = actix_web::rt::System::new();
+    runtime.block_on(run(config))
+}
+
+fn init_logging(config: &Configuration) {
+    let level = match config.log.level {
+        LogLevel::Error => "error",
+        LogLevel::Warn => "warn",
+        LogLevel::Info => "info",
+        LogLevel::Debug => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn run(config: Configuration) -> Result<(), StartError> {
+    let driver = build_driver(&config).await?;
+    let cache = build_cache(&config)?;
+    let validation = &config.validation;
+    let policy = if validation.disabled {
+        ValidationPolicy::allow_any_url()
+    } else {
+        ValidationPolicy::from_patterns(
+            &validation.manifests.urls.allow,
+            &validation.manifests.urls.deny,
+        )
+        .map_err(|e| format!("validation.manifests.urls: {e}"))?
+    };
+    let manifests = ManifestRegistry::new().with_policy(policy);
+    let registry = Registry::new(
+        driver,
+        StorageOptions {
+            delete_enabled: config.storage.delete.enabled,
+            redirect: !config.storage.redirect.disable,
+            cache,
+            manifests: manifests.clone(),
+        },
+    );
+
+    let purging = &config.storage.maintenance.uploadpurging;
+    if purging.enabled && !config.storage.maintenance.readonly.enabled {
+        spawn_upload_purging(
+            registry.clone(),
+            purging.age,
+            purging.interval,
+            purging.dryrun,
+        );
+    }
+
+    let secret = match config.http.secret.as_deref().filter(|s| !s.is_empty()) {
+        Some(secret) => secret.as_bytes().to_vec(),
+        None => {
+            tracing::warn!(
+                "http.secret is not set: using a random one; uploads cannot move to another replica, nor survive a restart"
+            );
+            uuid::Uuid::new_v4().to_string().into_bytes()
+        }
+    };
+    let settings = Settings {
+        host: config.http.host.clone(),
+        prefix: config.http.prefix.clone().unwrap_or_default(),
+        relative_urls: config.http.relativeurls,
+        secret,
+        read_only: config.storage.maintenance.readonly.enabled,
+        catalog_max_entries: usize::try_from(config.catalog.maxentries).unwrap_or(usize::MAX),
+        headers: config
+            .http
+            .headers
+            .0
+            .iter()
+            .map(|(name, values)| (name.clone(), values.clone()))
+            .collect(),
+    };
+    let state = web::Data::new(AppState::new(Arc::new(registry), manifests, settings));
+    let server =
+        HttpServer::new(move || App::new().configure(berth_handlers::configure(state.clone())));
+    let server = match config.http.listen()? {
+        Listen::Tcp(addr) => {
+            tracing::info!(addr, "listening");
+            server
+                .bind(&addr)
+                .map_err(|e| format!("http.addr {addr}: {e}"))?
+        }
+        Listen::Unix(path) => {
+            tracing::info!(socket = %path.display(), "listening");
+            server
+                .bind_uds(&path)
+                .map_err(|e| format!("http.addr {}: {e}", path.display()))?
+        }
+    };
+    let server = match config.http.draintimeout {
+        Some(drain) => server.shutdown_timeout(drain.as_secs().max(1)),
+        None => server,
+    };
+    server.run().await?;
+    Ok(())
+}
+
+async fn build_driver(
+    config: &Configuration,
+) -> Result<Arc<dyn berth_driver::StorageDriver>, StartError> {
+    Ok(match &config.storage.driver {
+        StorageDriver::Filesystem(fs) => {
+            let mut params = FilesystemParameters::new(&fs.rootdirectory);
+            params.maxthreads = usize::try_from(fs.maxthreads).unwrap_or(usize::MAX);
+            tracing::info!(rootdirectory = %fs.rootdirectory, "storage: filesystem");
+            Arc::new(FilesystemDriver::with_parameters(params))
+        }
+        StorageDriver::InMemory => {
+            tracing::warn!("storage: inmemory; nothing survives a restart");
+            Arc::new(InMemoryDriver::new())
+        }
+        StorageDriver::S3(s3) => {
+            let params: S3Parameters =
+                serde_yaml::from_value(serde_yaml::Value::Mapping(s3.to_mapping()))
+                    .map_err(|e| format!("storage.s3: {e}"))?;
+            tracing::info!(bucket = params.bucket, "storage: s3");
+            Arc::new(
+                S3Driver::new(params)
+                    .await
+                    .map_err(|e| format!("storage.s3: {e}"))?,
+            )
+        }
+    })
+}
+
+fn build_cache(
+    config: &Configuration,
+) -> Result<Option<Arc<dyn BlobDescriptorCacheProvider>>, StartError> {
+    let size = config.storage.cache.blobdescriptorsize;
+    Ok(match config.storage.cache.blobdescriptor {
+        BlobDescriptorCache::None => None,
+        BlobDescriptorCache::InMemory => Some(Arc::new(InMemoryBlobDescriptorCache::new(size))),
+        BlobDescriptorCache::Redis => {
+            let redis = config
+                .redis
+                .as_ref()
+                .ok_or("storage.cache.blobdescriptor is redis, but there is no redis section")?;
+            let addr = redis
+                .addrs
+                .first()
+                .ok_or("redis.addr is required for the redis descriptor cache")?;
+            let db = i64::try_from(redis.db)
+                .map_err(|_| format!("redis.db {} is too large", redis.db))?;
+            let mut options = RedisOptions::addr(addr).db(db);
+            if let Some(password) = &redis.password {
+                options = options.password(password);
+            }
+            if let Some(username) = &redis.username {
+                options = options.username(username);
+            }
+            if let Some(t) = redis.dialtimeout {
+                options = options.dial_timeout(t);
+            }
+            if let Some(t) = redis.readtimeout {
+                options = options.read_timeout(t);
+            }
+            if let Some(t) = redis.writetimeout {
+                options = options.write_timeout(t);
+            }
+            let cache =
+                RedisBlobDescriptorCache::new(options).map_err(|e| format!("redis: {e}"))?;
+            tracing::info!(addr, "blob descriptor cache: redis");
+            Some(Arc::new(cache))
+        }
+    })
+}
+
+/// Removes uploads older than `age` every `interval`, as Distribution's
+/// maintenance loop does (the first run comes after a short random wait, so
+/// replicas do not all purge at once).
+fn spawn_upload_purging(registry: Registry, age: Duration, interval: Duration, dry_run: bool) {
+    let jitter = Duration::from_secs(u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 60);
+    actix_web::rt::spawn(async move {
+        tokio::time::sleep(jitter).await;
+        loop {
+            match registry.purge_uploads(age, dry_run).await {
+                Ok(report) => tracing::info!(
+                    purged = report.purged.len(),
+                    kept = report.kept,
+                    errors = report.errors.len(),
+                    dry_run,
+                    "upload purging done"
+                ),
+                Err(e) => tracing::warn!(error = %e, "upload purging failed"),
+            }
+            tokio::time::sleep(interval.max(Duration::from_secs(60))).await;
+        }
+    });
+}

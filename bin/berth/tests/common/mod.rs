@@ -1,0 +1,218 @@
+//! Starts the real `berth` binary on a free port and talks HTTP to it.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use berth_digest::Digest;
+use berth_testkit::{ChildGuard, free_port, http, wait_for_http};
+use serde_json::{Value, json};
+
+/// A running berth, stopped (by PID) when dropped.
+pub struct Berth {
+    pub url: String,
+    pub root: PathBuf,
+    _child: ChildGuard,
+    _dir: tempfile::TempDir,
+}
+
+impl Berth {
+    /// berth on a filesystem root with deletes on; `extra` is appended to
+    /// the generated configuration (YAML).
+    pub fn start() -> Berth {
+        Berth::start_with("")
+    }
+
+    pub fn start_with(extra: &str) -> Berth {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let port = free_port();
+        let config = dir.path().join("config.yml");
+        let storage = if extra.contains("storage:") {
+            String::new()
+        } else {
+            format!(
+                "storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  cache:\n    blobdescriptor: inmemory\n",
+                root.display()
+            )
+        };
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\n{storage}http:\n  addr: 127.0.0.1:{port}\n  secret: e2e-secret\n  headers:\n    X-Content-Type-Options: [nosniff]\n{extra}"
+            ),
+        )
+        .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start berth");
+        let guard = ChildGuard(child);
+        let url = format!("http://127.0.0.1:{port}");
+        wait_for_http(&format!("{url}/v2/"), 200, Duration::from_secs(30));
+        Berth {
+            url,
+            root,
+            _child: guard,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.url)
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        Resp::from(http().get(&self.url(path)).call().unwrap())
+    }
+
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
+        let mut req = http().get(&self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Resp::from(req.call().unwrap())
+    }
+
+    pub fn head(&self, path: &str) -> Resp {
+        Resp::from(http().head(&self.url(path)).call().unwrap())
+    }
+
+    pub fn delete(&self, path: &str) -> Resp {
+        Resp::from(http().delete(&self.url(path)).call().unwrap())
+    }
+
+    pub fn post(&self, path: &str, body: &[u8]) -> Resp {
+        Resp::from(http().post(&self.url(path)).send(body).unwrap())
+    }
+
+    pub fn put(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+        let mut req = http().put(&self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Resp::from(req.send(body).unwrap())
+    }
+
+    pub fn patch(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+        let mut req = http().patch(&self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Resp::from(req.send(body).unwrap())
+    }
+
+    /// Pushes a blob in one request; answers its digest.
+    pub fn push_blob(&self, repo: &str, data: &[u8]) -> Digest {
+        let digest = Digest::sha256(data);
+        let r = self.post(&format!("/v2/{repo}/blobs/uploads/?digest={digest}"), data);
+        assert_eq!(r.status, 201, "monolithic push: {}", r.text());
+        digest
+    }
+
+    /// Pushes a config and layers, then an OCI image manifest tagged
+    /// `tag`; answers (manifest bytes, digest).
+    pub fn push_image(&self, repo: &str, tag: &str, seed: u8) -> (Vec<u8>, Digest) {
+        let config = format!("{{\"architecture\":\"amd64\",\"os\":\"linux\",\"seed\":{seed}}}");
+        let config_digest = self.push_blob(repo, config.as_bytes());
+        let layer: Vec<u8> = (0..2000u32).map(|i| (i as u8) ^ seed).collect();
+        let layer_digest = self.push_blob(repo, &layer);
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest, "size": layer.len()}]
+        }))
+        .unwrap();
+        let r = self.put(
+            &format!("/v2/{repo}/manifests/{tag}"),
+            &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+            &manifest,
+        );
+        assert_eq!(r.status, 201, "manifest push: {}", r.text());
+        let digest = Digest::sha256(&manifest);
+        assert_eq!(r.header("docker-content-digest"), Some(digest.as_str()));
+        (manifest, digest)
+    }
+}
+
+/// A response, read whole.
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl From<ureq::http::Response<ureq::Body>> for Resp {
+    fn from(r: ureq::http::Response<ureq::Body>) -> Resp {
+        let status = r.status().as_u16();
+        let headers = r
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let body = r.into_body().read_to_vec().unwrap_or_default();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    /// Asserts an error response: status, code, the API version header.
+    pub fn assert_error(&self, status: u16, code: &str) -> &Resp {
+        assert_eq!(self.status, status, "{}", self.text());
+        let body = self.json();
+        assert_eq!(body["errors"][0]["code"], code, "{}", self.text());
+        assert!(
+            !body["errors"][0]["message"]
+                .as_str()
+                .unwrap_or("")
+                .is_empty(),
+            "an error says what is wrong"
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json; charset=utf-8")
+        );
+        assert_eq!(
+            self.header("docker-distribution-api-version"),
+            Some("registry/2.0")
+        );
+        self
+    }
+
+    pub fn message(&self) -> String {
+        self.json()["errors"][0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+}

@@ -1,0 +1,503 @@
+//! Every endpoint and error path, against the real binary over HTTP.
+
+mod common;
+
+use berth_digest::Digest;
+use common::Berth;
+use serde_json::json;
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+#[test]
+fn base_and_unknown_paths() {
+    let b = Berth::start();
+    let r = b.get("/v2/");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "{}");
+    assert_eq!(
+        r.header("docker-distribution-api-version"),
+        Some("registry/2.0")
+    );
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(b.head("/v2/").status, 200);
+    assert_eq!(b.get("/v2").status, 200);
+    assert_eq!(b.get("/v1/").status, 404);
+    assert_eq!(b.get("/v2/a/unknown/x").status, 404);
+    b.post("/v2/a/tags/list", b"")
+        .assert_error(405, "UNSUPPORTED");
+    b.delete("/v2/_catalog").assert_error(405, "UNSUPPORTED");
+}
+
+#[test]
+fn chunked_upload_life_cycle() {
+    let b = Berth::start();
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let digest = Digest::sha256(&data);
+
+    let r = b.post("/v2/team/app/blobs/uploads/", b"");
+    assert_eq!(r.status, 202);
+    assert_eq!(r.header("range"), Some("0-0"));
+    let uuid = r.header("docker-upload-uuid").unwrap().to_owned();
+    let mut location = r.header("location").unwrap().to_owned();
+    assert!(location.contains(&format!("/v2/team/app/blobs/uploads/{uuid}")));
+    assert!(location.contains("_state="));
+
+    // Two chunks with Content-Range, one streamed without.
+    let r = b.patch(
+        &location,
+        &[
+            ("Content-Range", "0-99999"),
+            ("Content-Type", "application/octet-stream"),
+        ],
+        &data[..100_000],
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.header("range"), Some("0-99999"));
+    location = r.header("location").unwrap().to_owned();
+
+    // Out of order: refused, the upload intact.
+    let r = b.patch(&location, &[("Content-Range", "50-60")], &data[50..61]);
+    r.assert_error(416, "RANGE_INVALID");
+    assert_eq!(r.header("range"), Some("0-99999"));
+
+    let r = b.patch(&location, &[], &data[100_000..200_000]);
+    assert_eq!(r.status, 202);
+    assert_eq!(r.header("range"), Some("0-199999"));
+    location = r.header("location").unwrap().to_owned();
+
+    // Status.
+    let r = b.get(&location);
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("range"), Some("0-199999"));
+    assert_eq!(r.header("docker-upload-uuid"), Some(uuid.as_str()));
+
+    // The last chunk with the PUT.
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let r = b.put(
+        &format!("{location}{sep}digest={digest}"),
+        &[],
+        &data[200_000..],
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.header("docker-content-digest"), Some(digest.as_str()));
+    assert!(
+        r.header("location")
+            .unwrap()
+            .ends_with(&format!("/v2/team/app/blobs/{digest}"))
+    );
+
+    // The blob: whole, HEAD, ranges.
+    let r = b.get(&format!("/v2/team/app/blobs/{digest}"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, data);
+    assert_eq!(r.header("docker-content-digest"), Some(digest.as_str()));
+    assert_eq!(r.header("etag"), Some(format!("\"{digest}\"").as_str()));
+    let r = b.head(&format!("/v2/team/app/blobs/{digest}"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length"), Some("300000"));
+    assert!(r.body.is_empty());
+    let r = b.get_with(
+        &format!("/v2/team/app/blobs/{digest}"),
+        &[("Range", "bytes=10-19")],
+    );
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, &data[10..20]);
+    assert_eq!(r.header("content-range"), Some("bytes 10-19/300000"));
+    let r = b.get_with(
+        &format!("/v2/team/app/blobs/{digest}"),
+        &[("Range", "bytes=-5")],
+    );
+    assert_eq!((r.status, r.body.as_slice()), (206, &data[299_995..]));
+    let r = b.get_with(
+        &format!("/v2/team/app/blobs/{digest}"),
+        &[("Range", "bytes=300000-")],
+    );
+    r.assert_error(416, "RANGE_INVALID");
+    assert_eq!(r.header("content-range"), Some("bytes */300000"));
+
+    // The upload is gone.
+    b.get(&format!("/v2/team/app/blobs/uploads/{uuid}"))
+        .assert_error(404, "BLOB_UPLOAD_UNKNOWN");
+}
+
+#[test]
+fn monolithic_uploads_and_digest_errors() {
+    let b = Berth::start();
+    let data = b"monolithic blob".to_vec();
+    let digest = Digest::sha256(&data);
+    let r = b.post(&format!("/v2/mono/blobs/uploads/?digest={digest}"), &data);
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.header("docker-content-digest"), Some(digest.as_str()));
+    assert_eq!(b.get(&format!("/v2/mono/blobs/{digest}")).body, data);
+
+    // POST then a single PUT with the whole body.
+    let r = b.post("/v2/mono/blobs/uploads/", b"");
+    let location = r.header("location").unwrap().to_owned();
+    let other = b"put in one go".to_vec();
+    let d = Digest::sha256(&other);
+    let r = b.put(&format!("{location}&digest={d}"), &[], &other);
+    assert_eq!(r.status, 201);
+
+    // Wrong digest: refused, nothing stored.
+    let wrong = Digest::sha256(b"something else");
+    let r = b.post(&format!("/v2/mono/blobs/uploads/?digest={wrong}"), &data);
+    r.assert_error(400, "DIGEST_INVALID");
+    assert!(r.message().contains("did not match"));
+    b.head(&format!("/v2/mono/blobs/{wrong}"));
+    assert_eq!(b.get(&format!("/v2/mono/blobs/{wrong}")).status, 404);
+
+    // Malformed digests say why.
+    let r = b.post("/v2/mono/blobs/uploads/?digest=sha256:abc", &data);
+    r.assert_error(400, "DIGEST_INVALID");
+    assert!(
+        r.message().contains("expected 64 hex characters"),
+        "{}",
+        r.message()
+    );
+    b.get("/v2/mono/blobs/md5:abcd")
+        .assert_error(400, "DIGEST_INVALID");
+
+    // PUT without a digest.
+    let r = b.post("/v2/mono/blobs/uploads/", b"");
+    let location = r.header("location").unwrap().to_owned();
+    b.put(&location, &[], b"x")
+        .assert_error(400, "DIGEST_INVALID");
+}
+
+#[test]
+fn upload_cancel_and_state_checks() {
+    let b = Berth::start();
+    let r = b.post("/v2/cancel/blobs/uploads/", b"");
+    let location = r.header("location").unwrap().to_owned();
+    let uuid = r.header("docker-upload-uuid").unwrap().to_owned();
+    assert_eq!(b.patch(&location, &[], b"some bytes").status, 202);
+
+    // A tampered state token is refused.
+    let tampered = location.replace("_state=", "_state=AAAA");
+    b.get(&tampered).assert_error(400, "BLOB_UPLOAD_INVALID");
+    // Another repository's URL for this upload is refused.
+    let foreign = location.replace("/v2/cancel/", "/v2/other/");
+    assert!(matches!(b.get(&foreign).status, 400 | 404));
+
+    assert_eq!(b.delete(&location).status, 204);
+    b.get(&format!("/v2/cancel/blobs/uploads/{uuid}"))
+        .assert_error(404, "BLOB_UPLOAD_UNKNOWN");
+    b.patch(&format!("/v2/cancel/blobs/uploads/{uuid}"), &[], b"x")
+        .assert_error(404, "BLOB_UPLOAD_UNKNOWN");
+    b.get("/v2/cancel/blobs/uploads/not-an-upload")
+        .assert_error(404, "BLOB_UPLOAD_UNKNOWN");
+}
+
+#[test]
+fn cross_repository_mount() {
+    let b = Berth::start();
+    let data = b"shared layer".to_vec();
+    let digest = b.push_blob("source/app", &data);
+    let r = b.post(
+        &format!("/v2/target/app/blobs/uploads/?mount={digest}&from=source/app"),
+        b"",
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.header("docker-content-digest"), Some(digest.as_str()));
+    assert_eq!(b.get(&format!("/v2/target/app/blobs/{digest}")).body, data);
+
+    // Not in the source: a plain upload starts instead.
+    let r = b.post(
+        &format!("/v2/third/app/blobs/uploads/?mount={digest}&from=empty/repo"),
+        b"",
+    );
+    assert_eq!(r.status, 202);
+    assert!(r.header("location").is_some());
+}
+
+#[test]
+fn blob_errors_and_delete() {
+    let b = Berth::start();
+    let digest = b.push_blob("blobs/app", b"to delete");
+    b.get(&format!("/v2/other/app/blobs/{digest}"))
+        .assert_error(404, "BLOB_UNKNOWN");
+    assert_eq!(b.head(&format!("/v2/other/app/blobs/{digest}")).status, 404);
+    assert_eq!(
+        b.delete(&format!("/v2/blobs/app/blobs/{digest}")).status,
+        202
+    );
+    b.get(&format!("/v2/blobs/app/blobs/{digest}"))
+        .assert_error(404, "BLOB_UNKNOWN");
+    b.delete(&format!("/v2/blobs/app/blobs/{digest}"))
+        .assert_error(404, "BLOB_UNKNOWN");
+    // Bad names say which rule they break.
+    let r = b.post("/v2/UPPER/case/blobs/uploads/", b"");
+    r.assert_error(400, "NAME_INVALID");
+    assert!(r.message().contains("UPPER/case"));
+    b.get("/v2/a..b/blobs/uploads/x")
+        .assert_error(400, "NAME_INVALID");
+}
+
+#[test]
+fn manifests_push_pull_and_errors() {
+    let b = Berth::start();
+    let (manifest, digest) = b.push_image("deep/nested/repo/name", "v1", 1);
+
+    for reference in ["v1".to_owned(), digest.to_string()] {
+        let r = b.get_with(
+            &format!("/v2/deep/nested/repo/name/manifests/{reference}"),
+            &[("Accept", OCI_MANIFEST)],
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, manifest);
+        assert_eq!(r.header("content-type"), Some(OCI_MANIFEST));
+        assert_eq!(r.header("docker-content-digest"), Some(digest.as_str()));
+        let etag = r.header("etag").unwrap().to_owned();
+        let r = b.get_with(
+            &format!("/v2/deep/nested/repo/name/manifests/{reference}"),
+            &[("If-None-Match", &etag)],
+        );
+        assert_eq!(r.status, 304);
+        let r = b.head(&format!("/v2/deep/nested/repo/name/manifests/{reference}"));
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.header("content-length"),
+            Some(manifest.len().to_string().as_str())
+        );
+    }
+
+    let path = "/v2/deep/nested/repo/name/manifests";
+    b.get(&format!("{path}/nope"))
+        .assert_error(404, "MANIFEST_UNKNOWN");
+    b.get(&format!("{path}/{}", Digest::sha256(b"x")))
+        .assert_error(404, "MANIFEST_UNKNOWN");
+    b.get(&format!("{path}/bad!tag"))
+        .assert_error(400, "TAG_INVALID");
+    // Not JSON.
+    b.put(
+        &format!("{path}/v2"),
+        &[("Content-Type", OCI_MANIFEST)],
+        b"{not json",
+    )
+    .assert_error(400, "MANIFEST_INVALID");
+    // A missing layer is named.
+    let missing = Digest::sha256(b"never pushed");
+    let body = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": missing, "size": 12},
+        "layers": []
+    }))
+    .unwrap();
+    let r = b.put(
+        &format!("{path}/v2"),
+        &[("Content-Type", OCI_MANIFEST)],
+        &body,
+    );
+    r.assert_error(400, "MANIFEST_BLOB_UNKNOWN");
+    assert!(r.message().contains(missing.as_str()));
+    // By digest, the digest must match the body.
+    b.put(
+        &format!("{path}/{}", Digest::sha256(b"other")),
+        &[("Content-Type", OCI_MANIFEST)],
+        &manifest,
+    )
+    .assert_error(400, "DIGEST_INVALID");
+    // The Content-Type must agree with the body.
+    b.put(
+        &format!("{path}/v3"),
+        &[(
+            "Content-Type",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        )],
+        &manifest,
+    )
+    .assert_error(400, "MANIFEST_INVALID");
+    // Too large.
+    let huge = vec![b' '; 4 * 1024 * 1024 + 1];
+    b.put(
+        &format!("{path}/big"),
+        &[("Content-Type", OCI_MANIFEST)],
+        &huge,
+    )
+    .assert_error(413, "MANIFEST_INVALID");
+    // A bad tag.
+    b.put(
+        &format!("{path}/-bad"),
+        &[("Content-Type", OCI_MANIFEST)],
+        &manifest,
+    )
+    .assert_error(400, "TAG_INVALID");
+}
+
+#[test]
+fn manifest_deletes() {
+    let b = Berth::start();
+    let (_, d1) = b.push_image("del/app", "one", 1);
+    let (manifest2, d2) = b.push_image("del/app", "two", 2);
+    // Tag delete: the tag goes, the manifest stays.
+    assert_eq!(b.delete("/v2/del/app/manifests/two").status, 202);
+    b.get("/v2/del/app/manifests/two")
+        .assert_error(404, "MANIFEST_UNKNOWN");
+    assert_eq!(
+        b.get(&format!("/v2/del/app/manifests/{d2}")).body,
+        manifest2
+    );
+    // Digest delete: the manifest and its tags.
+    assert_eq!(b.delete(&format!("/v2/del/app/manifests/{d1}")).status, 202);
+    b.get("/v2/del/app/manifests/one")
+        .assert_error(404, "MANIFEST_UNKNOWN");
+    b.get(&format!("/v2/del/app/manifests/{d1}"))
+        .assert_error(404, "MANIFEST_UNKNOWN");
+    b.delete(&format!("/v2/del/app/manifests/{d1}"))
+        .assert_error(404, "MANIFEST_UNKNOWN");
+}
+
+#[test]
+fn deletes_disabled_and_read_only() {
+    let b = Berth::start_with("storage:\n  inmemory: {}\n  delete:\n    enabled: false\n");
+    let (_, digest) = b.push_image("keep/app", "v1", 1);
+    b.delete(&format!("/v2/keep/app/manifests/{digest}"))
+        .assert_error(405, "UNSUPPORTED");
+    b.delete("/v2/keep/app/manifests/v1")
+        .assert_error(405, "UNSUPPORTED");
+
+    let b = Berth::start_with(
+        "storage:\n  inmemory: {}\n  maintenance:\n    readonly:\n      enabled: true\n",
+    );
+    b.post("/v2/ro/app/blobs/uploads/", b"")
+        .assert_error(405, "UNSUPPORTED");
+    assert_eq!(b.get("/v2/_catalog").status, 200);
+}
+
+#[test]
+fn index_negotiation_and_subject() {
+    let b = Berth::start();
+    let (m1, d1) = b.push_image("multi/app", "amd", 1);
+    let (_, d2) = b.push_image("multi/app", "arm", 2);
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": d1, "size": m1.len(), "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": OCI_MANIFEST, "digest": d2, "size": 300, "platform": {"architecture": "arm64", "os": "linux"}}
+        ]
+    }))
+    .unwrap();
+    let r = b.put(
+        "/v2/multi/app/manifests/latest",
+        &[("Content-Type", OCI_INDEX)],
+        &index,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = b.get_with("/v2/multi/app/manifests/latest", &[("Accept", OCI_INDEX)]);
+    assert_eq!((r.status, r.header("content-type")), (200, Some(OCI_INDEX)));
+    // A client that does not take indexes gets the linux/amd64 image.
+    let r = b.get_with(
+        "/v2/multi/app/manifests/latest",
+        &[("Accept", OCI_MANIFEST)],
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, m1);
+    // One that takes neither gets a clear refusal.
+    b.get_with(
+        "/v2/multi/app/manifests/latest",
+        &[(
+            "Accept",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        )],
+    )
+    .assert_error(404, "MANIFEST_UNKNOWN");
+
+    // An artifact with a subject: OCI-Subject, and the referrers API.
+    let empty = b.push_blob("multi/app", b"{}");
+    let data = b.push_blob("multi/app", b"signature");
+    let artifact = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "artifactType": "application/vnd.example.sig",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+        "layers": [{"mediaType": "application/vnd.example.data", "digest": data, "size": 9}],
+        "subject": {"mediaType": OCI_MANIFEST, "digest": d1, "size": m1.len()},
+        "annotations": {"org.example": "yes"}
+    }))
+    .unwrap();
+    let ad = Digest::sha256(&artifact);
+    let r = b.put(
+        &format!("/v2/multi/app/manifests/{ad}"),
+        &[("Content-Type", OCI_MANIFEST)],
+        &artifact,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.header("oci-subject"), Some(d1.as_str()));
+
+    let r = b.get(&format!("/v2/multi/app/referrers/{d1}"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some(OCI_INDEX));
+    let body = r.json();
+    assert_eq!(body["mediaType"], OCI_INDEX);
+    assert_eq!(body["manifests"][0]["digest"], ad.as_str());
+    assert_eq!(
+        body["manifests"][0]["artifactType"],
+        "application/vnd.example.sig"
+    );
+    assert_eq!(body["manifests"][0]["annotations"]["org.example"], "yes");
+    assert!(r.header("oci-filters-applied").is_none());
+    let r = b.get(&format!(
+        "/v2/multi/app/referrers/{d1}?artifactType=application/vnd.example.sig"
+    ));
+    assert_eq!(r.header("oci-filters-applied"), Some("artifactType"));
+    assert_eq!(r.json()["manifests"].as_array().unwrap().len(), 1);
+    let r = b.get(&format!(
+        "/v2/multi/app/referrers/{d1}?artifactType=application/other"
+    ));
+    assert!(r.json()["manifests"].as_array().unwrap().is_empty());
+    b.get("/v2/multi/app/referrers/sha256:nope")
+        .assert_error(400, "DIGEST_INVALID");
+}
+
+#[test]
+fn tags_and_catalog_pagination() {
+    let b = Berth::start();
+    for (i, tag) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+        b.push_image("paged/app", tag, i as u8);
+    }
+    let r = b.get("/v2/paged/app/tags/list");
+    assert_eq!(
+        r.json(),
+        json!({"name": "paged/app", "tags": ["a", "b", "c", "d", "e"]})
+    );
+    let r = b.get("/v2/paged/app/tags/list?n=2");
+    assert_eq!(r.json()["tags"], json!(["a", "b"]));
+    let link = r.header("link").unwrap().to_owned();
+    assert_eq!(
+        link,
+        "</v2/paged/app/tags/list?last=b&n=2>; rel=\"next\""
+            .replace("</v2", &format!("<{}/v2", b.url))
+    );
+    let r = b.get("/v2/paged/app/tags/list?n=2&last=d");
+    assert_eq!(r.json()["tags"], json!(["e"]));
+    assert!(r.header("link").is_none());
+    let r = b.get("/v2/paged/app/tags/list?n=0");
+    assert_eq!(r.json()["tags"], json!([]));
+    b.get("/v2/paged/app/tags/list?n=abc")
+        .assert_error(400, "PAGINATION_NUMBER_INVALID");
+    b.get("/v2/paged/app/tags/list?n=-1")
+        .assert_error(400, "PAGINATION_NUMBER_INVALID");
+    b.get("/v2/nothing/here/tags/list")
+        .assert_error(404, "NAME_UNKNOWN");
+
+    for repo in ["cat/a", "cat/b", "cat/c"] {
+        b.push_image(repo, "latest", 9);
+    }
+    let r = b.get("/v2/_catalog");
+    assert_eq!(
+        r.json(),
+        json!({"repositories": ["cat/a", "cat/b", "cat/c", "paged/app"]})
+    );
+    let r = b.get("/v2/_catalog?n=2");
+    assert_eq!(r.json()["repositories"], json!(["cat/a", "cat/b"]));
+    assert!(
+        r.header("link")
+            .unwrap()
+            .contains("/v2/_catalog?last=cat%2Fb&n=2")
+    );
+    let r = b.get("/v2/_catalog?n=2&last=cat/b");
+    assert_eq!(r.json()["repositories"], json!(["cat/c", "paged/app"]));
+    assert!(r.header("link").is_none());
+    b.get("/v2/_catalog?n=1001")
+        .assert_error(400, "PAGINATION_NUMBER_INVALID");
+}

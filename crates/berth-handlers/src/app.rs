@@ -1,0 +1,307 @@
+//! Application state, routing, and the pieces every handler shares.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use berth_api::{ErrorCode, Route, UrlBuilder};
+use berth_core::{Namespace, Repository};
+use berth_digest::Digest;
+use berth_manifest::ManifestRegistry;
+use berth_reference::{RepositoryName, Tag};
+
+use crate::error::{HandlerError, HandlerResult};
+use crate::state::StateSigner;
+use crate::{blobs, lists, manifests, uploads};
+
+/// How the HTTP layer behaves (Distribution's `http.*` settings and a few
+/// others).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `http.host`: the externally visible base URL, if set.
+    pub host: Option<String>,
+    /// `http.prefix`: the path prefix before `/v2`.
+    pub prefix: String,
+    /// `http.relativeurls`: hand out paths instead of absolute URLs.
+    pub relative_urls: bool,
+    /// `http.secret`: signs upload URLs' state.
+    pub secret: Vec<u8>,
+    /// `maintenance.readonly.enabled`: refuse every write.
+    pub read_only: bool,
+    /// `catalog.maxentries`: the largest catalog page (default 1000).
+    pub catalog_max_entries: usize,
+    /// `http.headers`: extra headers on every response.
+    pub headers: BTreeMap<String, Vec<String>>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            host: None,
+            prefix: String::new(),
+            relative_urls: false,
+            secret: Vec::new(),
+            read_only: false,
+            catalog_max_entries: 1000,
+            headers: BTreeMap::new(),
+        }
+    }
+}
+
+/// What every request handler shares.
+pub struct AppState {
+    /// The registry.
+    pub namespace: Arc<dyn Namespace>,
+    /// Parses and validates pushed manifests.
+    pub manifests: ManifestRegistry,
+    /// Settings.
+    pub settings: Settings,
+    pub(crate) signer: StateSigner,
+    pub(crate) extra_headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl AppState {
+    /// The state for `namespace`.
+    pub fn new(
+        namespace: Arc<dyn Namespace>,
+        manifests: ManifestRegistry,
+        settings: Settings,
+    ) -> AppState {
+        let extra_headers = settings
+            .headers
+            .iter()
+            .flat_map(|(name, values)| values.iter().map(move |v| (name, v)))
+            .filter_map(|(name, value)| {
+                let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
+                let value = HeaderValue::from_str(value).ok()?;
+                Some((name, value))
+            })
+            .collect();
+        AppState {
+            namespace,
+            manifests,
+            signer: StateSigner::new(settings.secret.clone()),
+            settings,
+            extra_headers,
+        }
+    }
+}
+
+/// Registers the v2 API on an actix-web app or scope.
+///
+/// ```no_run
+/// # use std::sync::Arc;
+/// # fn demo(state: berth_handlers::AppState) {
+/// use actix_web::{App, web};
+/// let state = web::Data::new(state);
+/// let app = App::new().configure(berth_handlers::configure(state));
+/// # }
+/// ```
+pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(state)
+            .app_data(web::PayloadConfig::new(usize::MAX))
+            .default_service(web::to(dispatch));
+    }
+}
+
+/// Every request comes here and is routed by [`Route::parse`].
+async fn dispatch(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let result = route(&req, body, &state).await;
+    let mut response = match result {
+        Ok(response) => response,
+        Err(err) => actix_web::ResponseError::error_response(&err),
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        HeaderName::from_static("docker-distribution-api-version"),
+        HeaderValue::from_static(berth_api::headers::API_VERSION_VALUE),
+    );
+    for (name, value) in &state.extra_headers {
+        headers.insert(name.clone(), value.clone());
+    }
+    response
+}
+
+async fn route(req: &HttpRequest, body: web::Payload, state: &AppState) -> HandlerResult {
+    let path = req.path();
+    let path = match state.settings.prefix.trim_end_matches('/') {
+        "" => path,
+        prefix => path.strip_prefix(prefix).unwrap_or(""),
+    };
+    let Some(route) = Route::parse(path) else {
+        return Ok(HttpResponse::NotFound()
+            .content_type("text/plain; charset=utf-8")
+            .body("404 page not found\n"));
+    };
+    let method = req.method();
+    let is_write = !matches!(*method, Method::GET | Method::HEAD);
+    if is_write && state.settings.read_only && !matches!(route, Route::Base | Route::Catalog) {
+        return Err(HandlerError::new(
+            ErrorCode::Unsupported,
+            "the registry is in read-only mode",
+        ));
+    }
+    let ctx = Ctx { req, state };
+    match (route, method.clone()) {
+        (Route::Base, Method::GET | Method::HEAD) => Ok(HttpResponse::Ok()
+            .content_type(berth_api::headers::JSON)
+            .body("{}")),
+        (Route::Catalog, Method::GET | Method::HEAD) => lists::catalog(&ctx).await,
+        (Route::Tags { name }, Method::GET | Method::HEAD) => {
+            lists::tags(&ctx, &ctx.repository(name)?).await
+        }
+        (Route::Referrers { name, digest }, Method::GET | Method::HEAD) => {
+            lists::referrers(&ctx, &ctx.repository(name)?, digest).await
+        }
+        (Route::Manifest { name, reference }, Method::GET | Method::HEAD) => {
+            manifests::get(&ctx, &ctx.repository(name)?, reference).await
+        }
+        (Route::Manifest { name, reference }, Method::PUT) => {
+            manifests::put(&ctx, &ctx.repository(name)?, reference, body).await
+        }
+        (Route::Manifest { name, reference }, Method::DELETE) => {
+            manifests::delete(&ctx, &ctx.repository(name)?, reference).await
+        }
+        (Route::Blob { name, digest }, Method::GET | Method::HEAD) => {
+            blobs::get(&ctx, &ctx.repository(name)?, digest).await
+        }
+        (Route::Blob { name, digest }, Method::DELETE) => {
+            blobs::delete(&ctx, &ctx.repository(name)?, digest).await
+        }
+        (Route::UploadStart { name }, Method::POST) => {
+            uploads::start(&ctx, &ctx.repository(name)?, body).await
+        }
+        (Route::Upload { name, id }, Method::GET | Method::HEAD) => {
+            uploads::status(&ctx, &ctx.repository(name)?, id).await
+        }
+        (Route::Upload { name, id }, Method::PATCH) => {
+            uploads::patch(&ctx, &ctx.repository(name)?, id, body).await
+        }
+        (Route::Upload { name, id }, Method::PUT) => {
+            uploads::finish(&ctx, &ctx.repository(name)?, id, body).await
+        }
+        (Route::Upload { name, id }, Method::DELETE) => {
+            uploads::cancel(&ctx, &ctx.repository(name)?, id).await
+        }
+        _ => Err(HandlerError::new(
+            ErrorCode::Unsupported,
+            format!("{method} is not supported on this endpoint"),
+        )),
+    }
+}
+
+/// One request's view of the application.
+pub(crate) struct Ctx<'a> {
+    pub(crate) req: &'a HttpRequest,
+    pub(crate) state: &'a AppState,
+}
+
+impl Ctx<'_> {
+    /// The named repository, or `NAME_INVALID` naming the rule it breaks.
+    pub(crate) fn repository(&self, name: &str) -> Result<Arc<dyn Repository>, HandlerError> {
+        let name = RepositoryName::parse(name)
+            .map_err(|e| HandlerError::from(berth_core::Error::name_invalid(name, e)))?;
+        Ok(self.state.namespace.repository(&name)?)
+    }
+
+    /// URLs for this request.
+    pub(crate) fn urls(&self) -> UrlBuilder {
+        let info = self.req.connection_info();
+        let header = |name: &str| self.req.headers().get(name).and_then(|v| v.to_str().ok());
+        UrlBuilder::for_request(
+            self.state.settings.host.as_deref(),
+            &self.state.settings.prefix,
+            self.state.settings.relative_urls,
+            info.scheme(),
+            info.host(),
+            header(berth_api::headers::FORWARDED_PROTO),
+            header(berth_api::headers::FORWARDED_HOST),
+        )
+    }
+
+    /// The query parameters, in order.
+    pub(crate) fn query(&self) -> Vec<(String, String)> {
+        web::Query::<Vec<(String, String)>>::from_query(self.req.query_string())
+            .map(|q| q.into_inner())
+            .unwrap_or_default()
+    }
+
+    /// The first value of query parameter `name`.
+    pub(crate) fn param(&self, name: &str) -> Option<String> {
+        self.query()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// A request header as text.
+    pub(crate) fn header(&self, name: header::HeaderName) -> Option<&str> {
+        self.req.headers().get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Whether this is a HEAD request.
+    pub(crate) fn is_head(&self) -> bool {
+        self.req.method() == Method::HEAD
+    }
+}
+
+/// A HEAD response's body: nothing is sent, but the `Content-Length` is
+/// the one a GET would have.
+pub(crate) fn head_body(
+    len: u64,
+) -> actix_web::body::SizedStream<futures_util::stream::Empty<Result<bytes::Bytes, std::io::Error>>>
+{
+    actix_web::body::SizedStream::new(len, futures_util::stream::empty())
+}
+
+/// Parses a digest from the client, or `DIGEST_INVALID` saying why.
+pub(crate) fn parse_digest(s: &str) -> Result<Digest, HandlerError> {
+    Digest::parse(s).map_err(|e| HandlerError::from(berth_core::Error::digest_malformed(s, e)))
+}
+
+/// Parses a tag from the client, or `TAG_INVALID` saying why.
+pub(crate) fn parse_tag(s: &str) -> Result<Tag, HandlerError> {
+    Tag::parse(s).map_err(|e| HandlerError::from(berth_core::Error::tag_invalid(s, e)))
+}
+
+/// `n` and `last` of a listing; `PAGINATION_NUMBER_INVALID` for a bad `n`
+/// or one above `max`.
+pub(crate) fn pagination(
+    ctx: &Ctx<'_>,
+    max: Option<usize>,
+) -> Result<berth_core::PageRequest, HandlerError> {
+    let n = match ctx.param("n") {
+        None => None,
+        Some(n) => {
+            let parsed = n.parse::<usize>().map_err(|_| {
+                HandlerError::new(
+                    ErrorCode::PaginationNumberInvalid,
+                    format!(
+                        "invalid number of results requested: n={}",
+                        berth_core::shorten(&n)
+                    ),
+                )
+            })?;
+            if let Some(max) = max
+                && parsed > max
+            {
+                return Err(HandlerError::new(
+                    ErrorCode::PaginationNumberInvalid,
+                    format!("n={parsed} is more than the maximum of {max} entries per page"),
+                ));
+            }
+            Some(parsed)
+        }
+    };
+    Ok(berth_core::PageRequest {
+        last: ctx.param("last").filter(|l| !l.is_empty()),
+        n: n.or(max),
+    })
+}

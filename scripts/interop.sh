@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# Interoperability with real clients and with Distribution, end to end.
+#
+#   scripts/interop.sh            # run by scripts/test.sh after cargo test
+#
+# Builds images offline with umoci (from local files: no network), starts
+# the berth binary of the test build (target/debug/berth) on free loopback
+# ports, and checks with real clients from Debian:
+#   - skopeo copy of a multi-layer OCI image, a two-platform OCI index
+#     (--all), a Docker schema 2 image and manifest list (--format v2s2),
+#     into berth and back out, digests compared; skopeo inspect, list-tags,
+#     delete;
+#   - the same skopeo round trip on S3 (Garage) with the Redis cache, when
+#     scripts/test.sh provides them (BERTH_TEST_S3_*, BERTH_TEST_REDIS_URL);
+#   - two berth processes on one S3 bucket and one Redis: an upload started
+#     on one is finished on the other, a manifest pushed to one pulls from
+#     the other;
+#   - compatibility with Debian's docker-registry (Distribution 2.8): a root
+#     written by it is served by berth, and one written by berth is served
+#     by it; every image pulls intact.
+# Every process it starts is stopped by its PID when it exits.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=lib/services.sh
+. scripts/lib/services.sh
+
+BERTH=${BERTH_BIN:-$PWD/target/debug/berth}
+[ -x "$BERTH" ] || cargo build -p berth
+command -v skopeo >/dev/null || apt_install skopeo
+command -v umoci >/dev/null || apt_install umoci
+command -v docker-registry >/dev/null || apt_install docker-registry
+
+CHECKS=0
+FAILED=0
+pass() { CHECKS=$((CHECKS + 1)); log "ok: $*"; }
+fail() { CHECKS=$((CHECKS + 1)); FAILED=$((FAILED + 1)); log "FAILED: $*"; }
+check() { # check DESCRIPTION COMMAND...
+    local what=$1
+    shift
+    if "$@" >"$WORK/check.out" 2>&1; then pass "$what"; else
+        fail "$what"
+        sed 's/^/    /' "$WORK/check.out" >&2
+    fi
+}
+
+# --- images, built offline ---------------------------------------------------
+
+LAYOUT="$WORK/layout"
+
+# build_image TAG ARCH SEED: a three-layer image for linux/ARCH.
+build_image() {
+    local tag=$1 arch=$2 seed=$3 bundle="$WORK/bundle-$1"
+    umoci new --image "$LAYOUT:$tag"
+    for layer in 1 2 3; do
+        rm -rf "$bundle"
+        umoci unpack --image "$LAYOUT:$tag" "$bundle" >/dev/null
+        echo "layer $layer of $tag ($seed)" >"$bundle/rootfs/layer-$layer.txt"
+        head -c $((layer * 150000)) /dev/urandom >"$bundle/rootfs/data-$layer.bin"
+        umoci repack --image "$LAYOUT:$tag" "$bundle"
+    done
+    umoci config --image "$LAYOUT:$tag" --architecture "$arch" --os linux \
+        --config.cmd "/layer-1.txt"
+    rm -rf "$bundle"
+}
+
+# add_index NAME TAG...: an OCI index over the images TAG... in the layout.
+add_index() {
+    local name=$1
+    shift
+    python3 - "$LAYOUT" "$name" "$@" <<'PY'
+import hashlib, json, os, sys
+layout, name, tags = sys.argv[1], sys.argv[2], sys.argv[3:]
+index_path = os.path.join(layout, "index.json")
+index = json.load(open(index_path))
+by_tag = {m["annotations"]["org.opencontainers.image.ref.name"]: m for m in index["manifests"]}
+entries = []
+for tag in tags:
+    m = by_tag[tag]
+    alg, hexd = m["digest"].split(":")
+    manifest = json.load(open(os.path.join(layout, "blobs", alg, hexd)))
+    config = manifest["config"]
+    calg, chex = config["digest"].split(":")
+    arch = json.load(open(os.path.join(layout, "blobs", calg, chex)))["architecture"]
+    entries.append({"mediaType": m["mediaType"], "digest": m["digest"], "size": m["size"],
+                    "platform": {"architecture": arch, "os": "linux"}})
+body = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                   "manifests": entries}, indent=2).encode()
+digest = hashlib.sha256(body).hexdigest()
+open(os.path.join(layout, "blobs", "sha256", digest), "wb").write(body)
+index["manifests"].append({"mediaType": "application/vnd.oci.image.index.v1+json",
+                           "digest": "sha256:" + digest, "size": len(body),
+                           "annotations": {"org.opencontainers.image.ref.name": name}})
+json.dump(index, open(index_path, "w"))
+PY
+}
+
+log "building images with umoci"
+umoci init --layout "$LAYOUT"
+build_image amd64 amd64 1
+build_image arm64 arm64 2
+add_index multi amd64 arm64
+
+# The digest of a reference's manifest, as its registry or layout serves it.
+raw_digest() { skopeo inspect --raw --tls-verify=false "$1" | sha256sum | cut -d' ' -f1; }
+
+# --- berth -------------------------------------------------------------------
+
+# start_berth NAME STORAGE_YAML [EXTRA_YAML]: sets PORT. (Not called in
+# $(...): a subshell would lose the PID, and the process would outlive us.)
+start_berth() {
+    local name=$1 storage=$2 extra=${3:-}
+    PORT=$(free_port)
+    printf 'version: 0.1\nlog:\n  level: warn\nstorage:\n%b\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:%s\n  secret: interop-secret\n%b\n' \
+        "$storage" "$PORT" "$extra" >"$WORK/$name.yml"
+    "$BERTH" serve "$WORK/$name.yml" >"$WORK/$name.log" 2>&1 &
+    PIDS+=("$!")
+    wait_until 30 "berth $name" curl -sf "http://127.0.0.1:$PORT/v2/"
+}
+
+# round_trip REGISTRY_HOST: every skopeo check against one berth.
+round_trip() {
+    local host=$1 out="$WORK/out-${1//[.:]/-}"
+    local reg="docker://$host"
+    check "$host: copy a multi-layer OCI image in" \
+        skopeo copy --dest-tls-verify=false "oci:$LAYOUT:amd64" "$reg/interop/image:v1"
+    check "$host: same manifest digest as the layout" \
+        test "$(raw_digest "oci:$LAYOUT:amd64")" = "$(raw_digest "$reg/interop/image:v1")"
+    check "$host: copy a two-platform index in (--all)" \
+        skopeo copy --all --dest-tls-verify=false "oci:$LAYOUT:multi" "$reg/interop/multi:v1"
+    check "$host: same index digest" \
+        test "$(raw_digest "oci:$LAYOUT:multi")" = "$(raw_digest "$reg/interop/multi:v1")"
+    check "$host: copy the index back out (--all)" \
+        skopeo copy --all --src-tls-verify=false "$reg/interop/multi:v1" "oci:$out:multi"
+    check "$host: the copy out has the same digest" \
+        test "$(raw_digest "oci:$out:multi")" = "$(raw_digest "oci:$LAYOUT:multi")"
+    check "$host: copy as Docker schema 2 (--format v2s2)" \
+        skopeo copy --format v2s2 --dest-tls-verify=false "oci:$LAYOUT:amd64" "$reg/interop/docker:v1"
+    check "$host: it is served as Docker schema 2" \
+        sh -c "skopeo inspect --raw --tls-verify=false '$reg/interop/docker:v1' | grep -q 'application/vnd.docker.distribution.manifest.v2+json'"
+    check "$host: a Docker manifest list (--all --format v2s2)" \
+        skopeo copy --all --format v2s2 --dest-tls-verify=false "oci:$LAYOUT:multi" "$reg/interop/dlist:v1"
+    check "$host: it is served as a manifest list" \
+        sh -c "skopeo inspect --raw --tls-verify=false '$reg/interop/dlist:v1' | grep -q 'application/vnd.docker.distribution.manifest.list.v2+json'"
+    check "$host: pull the Docker image back out" \
+        skopeo copy --src-tls-verify=false "$reg/interop/docker:v1" "oci:$out:docker"
+    check "$host: skopeo inspect reads the config" \
+        sh -c "skopeo inspect --tls-verify=false '$reg/interop/image:v1' | grep -q '\"Architecture\": \"amd64\"'"
+    check "$host: skopeo list-tags" \
+        sh -c "skopeo list-tags --tls-verify=false '$reg/interop/image' | grep -q '\"v1\"'"
+    check "$host: skopeo delete" \
+        skopeo delete --tls-verify=false "$reg/interop/docker:v1"
+    check "$host: the deleted image is gone" \
+        sh -c "! skopeo inspect --raw --tls-verify=false '$reg/interop/docker:v1'"
+}
+
+log "skopeo against berth on the filesystem driver"
+start_berth fs "  filesystem:\n    rootdirectory: $WORK/fs-root"
+round_trip "127.0.0.1:$PORT"
+
+if [ -n "${BERTH_TEST_S3_ENDPOINT:-}" ] && [ -n "${BERTH_TEST_REDIS_URL:-}" ]; then
+    redis_addr=${BERTH_TEST_REDIS_URL#redis://}
+    redis_addr=${redis_addr%/}
+    s3_root="/interop-$(hex 6)"
+    s3_storage="  s3:\n    region: $BERTH_TEST_S3_REGION\n    regionendpoint: $BERTH_TEST_S3_ENDPOINT\n    forcepathstyle: true\n    bucket: $BERTH_TEST_S3_BUCKET\n    rootdirectory: $s3_root\n    accesskey: $BERTH_TEST_S3_ACCESS_KEY\n    secretkey: $BERTH_TEST_S3_SECRET_KEY\n  redirect:\n    disable: true\n  cache:\n    blobdescriptor: redis"
+    redis_section="redis:\n  addr: $redis_addr"
+    log "skopeo against berth on S3 with the Redis cache"
+    start_berth s3a "$s3_storage" "$redis_section"
+    S3A=$PORT
+    start_berth s3b "$s3_storage" "$redis_section"
+    S3B=$PORT
+    round_trip "127.0.0.1:$S3A"
+
+    log "two berth processes on one bucket and one Redis"
+    check "a manifest pushed to one pulls from the other" \
+        test "$(raw_digest "docker://127.0.0.1:$S3A/interop/multi:v1")" = "$(raw_digest "docker://127.0.0.1:$S3B/interop/multi:v1")"
+    check "an image pushed to one copies out of the other" \
+        skopeo copy --all --src-tls-verify=false "docker://127.0.0.1:$S3A/interop/multi:v1" "oci:$WORK/out-b:multi"
+    data="$WORK/split.bin"
+    head -c 3000000 /dev/urandom >"$data"
+    digest="sha256:$(sha256sum "$data" | cut -d' ' -f1)"
+    head -c 1000000 "$data" >"$WORK/part1"
+    tail -c +1000001 "$data" >"$WORK/part2"
+    location=$(curl -sf -D - -o /dev/null -X POST "http://127.0.0.1:$S3A/v2/interop/split/blobs/uploads/" |
+        tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+    # The same URL path and state, sent to the other node.
+    location_b=$(echo "$location" | sed "s/127.0.0.1:$S3A/127.0.0.1:$S3B/")
+    check "an upload started on one node takes a chunk on the other" \
+        curl -sf -X PATCH --data-binary "@$WORK/part1" -H 'Content-Type: application/octet-stream' "$location_b"
+    next=$(curl -s -D - -o /dev/null "$location_b" | tr -d '\r' | sed -n 's/^[Ll]ocation: //p')
+    check "and is finished on the first" \
+        curl -sf -X PUT --data-binary "@$WORK/part2" "$(echo "$next" | sed "s/127.0.0.1:$S3B/127.0.0.1:$S3A/")&digest=$digest"
+    check "the blob is whole on both nodes" \
+        sh -c "curl -sf http://127.0.0.1:$S3B/v2/interop/split/blobs/$digest | cmp - '$data' && curl -sf http://127.0.0.1:$S3A/v2/interop/split/blobs/$digest | cmp - '$data'"
+else
+    if [ "${BERTH_TEST_REQUIRE_SERVICES:-}" = 1 ]; then
+        fail "S3 and Redis are required (BERTH_TEST_REQUIRE_SERVICES=1) but not configured"
+    else
+        log "skipped: S3 and Redis checks (no BERTH_TEST_S3_ENDPOINT / BERTH_TEST_REDIS_URL)"
+    fi
+fi
+
+# --- Distribution, both ways -------------------------------------------------
+
+# start_distribution NAME ROOT: docker-registry on ROOT; sets PORT.
+start_distribution() {
+    local name=$1 root=$2
+    PORT=$(free_port)
+    printf 'version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:%s\n' \
+        "$root" "$PORT" >"$WORK/$name.yml"
+    docker-registry serve "$WORK/$name.yml" >"$WORK/$name.log" 2>&1 &
+    PIDS+=("$!")
+    wait_until 30 "docker-registry $name" curl -sf "http://127.0.0.1:$PORT/v2/"
+}
+
+# push_all HOST: the OCI image, the index and a Docker image.
+push_all() {
+    skopeo copy --dest-tls-verify=false "oci:$LAYOUT:amd64" "docker://$1/compat/image:v1" &&
+        skopeo copy --all --dest-tls-verify=false "oci:$LAYOUT:multi" "docker://$1/compat/multi:v1" &&
+        skopeo copy --format v2s2 --dest-tls-verify=false "oci:$LAYOUT:arm64" "docker://$1/compat/docker:v1"
+}
+
+# pulls_intact FROM_HOST REFERENCE_HOST: every image pulls from FROM_HOST,
+# with the digests REFERENCE_HOST serves.
+pulls_intact() {
+    local out="$WORK/pull-${1//[.:]/-}" image
+    for image in compat/image:v1 compat/multi:v1 compat/docker:v1; do
+        skopeo copy --all --src-tls-verify=false "docker://$1/$image" "oci:$out:${image//[\/:]/-}" || return 1
+        [ "$(raw_digest "docker://$1/$image")" = "$(raw_digest "docker://$2/$image")" ] || return 1
+    done
+}
+
+log "compatibility with Debian's docker-registry (Distribution 2.8)"
+DIST_ROOT="$WORK/dist-root"
+BERTH_ROOT="$WORK/berth-root"
+start_distribution dist1 "$DIST_ROOT"
+D1=$PORT
+check "push to docker-registry" push_all "127.0.0.1:$D1"
+start_berth on-dist-root "  filesystem:\n    rootdirectory: $DIST_ROOT"
+B1=$PORT
+check "berth serves the root docker-registry wrote" pulls_intact "127.0.0.1:$B1" "127.0.0.1:$D1"
+
+start_berth berth-writes "  filesystem:\n    rootdirectory: $BERTH_ROOT"
+B2=$PORT
+check "push to berth" push_all "127.0.0.1:$B2"
+start_distribution dist2 "$BERTH_ROOT"
+D2=$PORT
+check "docker-registry serves the root berth wrote" pulls_intact "127.0.0.1:$D2" "127.0.0.1:$B2"
+
+echo "interop: $((CHECKS - FAILED)) passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]
