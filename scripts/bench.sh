@@ -1,18 +1,57 @@
 #!/usr/bin/env bash
-# Runs berth's benchmarks and prints each against its reference in the same
-# run (absolute numbers drift on shared machines; ratios are what count).
+# Runs berth's benchmarks, each against its reference in the same run
+# (absolute numbers drift on shared machines; ratios are what count).
 #
-# Now: the digester against `openssl speed -evp sha256` (needs `openssl`).
-# Results are also written as JSON under target/bench/.
+#   scripts/bench.sh             # all of them
+#   scripts/bench.sh digest fs   # some: digest fs push catalog s3
+#
+#   digest   the digester vs `openssl speed -evp sha256`
+#   fs       1 GiB through the filesystem driver vs dd on the same disk
+#   push     a 1 GiB local push vs dd and the digester alone
+#   catalog  10,000 repositories and 10,000 tags vs Debian's docker-registry
+#   s3       1 GiB through the S3 driver vs the bare SDK, on Garage
+#
+# Installs what is missing (openssl, docker-registry; garage for s3) and
+# starts Garage on a free loopback port for the s3 benchmark. Results go to
+# the terminal; the digester's also to target/bench/digest.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib/services.sh
+. scripts/lib/services.sh
 mkdir -p target/bench
 
-command -v openssl >/dev/null || {
-    echo "bench.sh: openssl is needed (apt-get install openssl)" >&2
-    exit 1
-}
+selected=("$@")
+[ "${#selected[@]}" -eq 0 ] && selected=(digest fs push catalog s3)
 
-echo "== digester: berth-digest vs openssl speed -evp sha256"
-BERTH_BENCH_JSON="$PWD/target/bench/digest.json" cargo bench -p berth-digest --bench digester
-cat target/bench/digest.json
+for bench in "${selected[@]}"; do
+    case $bench in
+    digest)
+        command -v openssl >/dev/null || apt_install openssl
+        log "digester: berth-digest vs openssl speed -evp sha256"
+        BERTH_BENCH_JSON="$PWD/target/bench/digest.json" \
+            cargo bench -p berth-digest --bench digester
+        ;;
+    fs)
+        log "filesystem driver vs dd"
+        cargo bench -p berth-driver --bench filesystem
+        ;;
+    push)
+        log "local push vs dd and the digester"
+        cargo bench -p berth-storage --bench push
+        ;;
+    catalog)
+        command -v docker-registry >/dev/null || apt_install docker-registry
+        log "catalog and tag listing vs docker-registry"
+        cargo bench -p berth-storage --bench catalog
+        ;;
+    s3)
+        start_garage
+        log "S3 driver vs the bare SDK on Garage"
+        cargo bench -p berth-driver-s3 --bench s3
+        ;;
+    *)
+        echo "bench.sh: unknown benchmark $bench (digest fs push catalog s3)" >&2
+        exit 2
+        ;;
+    esac
+done

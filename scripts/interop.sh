@@ -6,6 +6,8 @@
 # Builds images offline with umoci (from local files: no network), starts
 # the berth binary of the test build (target/debug/berth) on free loopback
 # ports, and checks with real clients from Debian:
+#   - buildah push of an image it built from local files, podman pull and
+#     push;
 #   - skopeo copy of a multi-layer OCI image, a two-platform OCI index
 #     (--all), a Docker schema 2 image and manifest list (--format v2s2),
 #     into berth and back out, digests compared; skopeo inspect, list-tags,
@@ -29,6 +31,8 @@ BERTH=${BERTH_BIN:-$PWD/target/debug/berth}
 command -v skopeo >/dev/null || apt_install skopeo
 command -v umoci >/dev/null || apt_install umoci
 command -v docker-registry >/dev/null || apt_install docker-registry
+command -v podman >/dev/null || apt_install podman
+command -v buildah >/dev/null || apt_install buildah
 
 CHECKS=0
 FAILED=0
@@ -156,6 +160,26 @@ round_trip() {
 log "skopeo against berth on the filesystem driver"
 start_berth fs "  filesystem:\n    rootdirectory: $WORK/fs-root"
 round_trip "127.0.0.1:$PORT"
+
+log "buildah and podman against berth"
+# Their own container storage (vfs: no kernel overlay needed) in $WORK.
+export CONTAINERS_STORAGE_CONF="$WORK/storage.conf"
+printf '[storage]\ndriver = "vfs"\nrunroot = "%s"\ngraphroot = "%s"\n' \
+    "$WORK/cs-run" "$WORK/cs-graph" >"$CONTAINERS_STORAGE_CONF"
+export BUILDAH_ISOLATION=chroot
+reg="127.0.0.1:$PORT"
+echo "built by buildah from local files" >"$WORK/hello.txt"
+ctr=$(buildah from scratch)
+buildah copy "$ctr" "$WORK/hello.txt" /hello.txt >/dev/null
+buildah config --cmd /hello.txt --arch amd64 --os linux "$ctr"
+buildah commit -q "$ctr" localhost/interop/buildah:v1 >/dev/null
+check "buildah push" \
+    buildah push --tls-verify=false localhost/interop/buildah:v1 "docker://$reg/interop/buildah:v1"
+check "podman pull" podman pull -q --tls-verify=false "$reg/interop/buildah:v1"
+check "podman push" \
+    sh -c "podman tag '$reg/interop/buildah:v1' '$reg/interop/podman:v2' && podman push --tls-verify=false '$reg/interop/podman:v2'"
+check "podman's push pulls back with skopeo" \
+    skopeo copy --src-tls-verify=false "docker://$reg/interop/podman:v2" "oci:$WORK/out-podman:v2"
 
 if [ -n "${BERTH_TEST_S3_ENDPOINT:-}" ] && [ -n "${BERTH_TEST_REDIS_URL:-}" ]; then
     redis_addr=${BERTH_TEST_REDIS_URL#redis://}

@@ -10,8 +10,8 @@
 # started, by PID, however it exits.
 #
 # Programs the tests run themselves: docker-registry (Debian's CNCF
-# Distribution 2.8), redis-server; and, in scripts/interop.sh, skopeo and
-# umoci (images are built offline from local files).
+# Distribution 2.8), redis-server; and, in scripts/interop.sh, skopeo,
+# podman, buildah and umoci (images are built offline from local files).
 #
 # Services and the variables the tests read:
 #   Redis  -> BERTH_TEST_REDIS_URL   (redis://127.0.0.1:PORT/)
@@ -37,6 +37,8 @@ command -v curl >/dev/null || apt_install curl
 command -v docker-registry >/dev/null || apt_install docker-registry
 command -v skopeo >/dev/null || apt_install skopeo
 command -v umoci >/dev/null || apt_install umoci
+command -v podman >/dev/null || apt_install podman
+command -v buildah >/dev/null || apt_install buildah
 start_redis
 start_garage
 export BERTH_TEST_REQUIRE_SERVICES=1

@@ -501,3 +501,64 @@ fn tags_and_catalog_pagination() {
     b.get("/v2/_catalog?n=1001")
         .assert_error(400, "PAGINATION_NUMBER_INVALID");
 }
+
+#[test]
+fn prefix_relative_urls_and_forwarded_headers() {
+    let b = Berth::start_with("  prefix: /registry\n  relativeurls: true\n");
+    assert_eq!(b.get("/registry/v2/").status, 200);
+    assert_eq!(b.get("/v2/").status, 404);
+    let r = b.post("/registry/v2/pre/app/blobs/uploads/", b"");
+    assert_eq!(r.status, 202);
+    let location = r.header("location").unwrap();
+    assert!(
+        location.starts_with("/registry/v2/pre/app/blobs/uploads/"),
+        "{location}"
+    );
+
+    let b = Berth::start();
+    let r = common::Resp::from(
+        berth_testkit::http()
+            .post(&b.url("/v2/fwd/app/blobs/uploads/"))
+            .header("X-Forwarded-Proto", "https")
+            .header("X-Forwarded-Host", "registry.example.com")
+            .send_empty()
+            .unwrap(),
+    );
+    assert!(
+        r.header("location")
+            .unwrap()
+            .starts_with("https://registry.example.com/v2/fwd/app/blobs/uploads/"),
+        "{:?}",
+        r.header("location")
+    );
+}
+
+/// On S3 with redirects on, a blob GET answers 307 to a presigned URL that
+/// serves the bytes; HEAD is answered directly.
+#[test]
+fn s3_redirects() {
+    let Some(s3) = berth_testkit::s3_env("s3 redirects") else {
+        return;
+    };
+    let b = Berth::start_with(&format!(
+        "storage:\n  s3:\n    region: {}\n    regionendpoint: {}\n    forcepathstyle: true\n    bucket: {}\n    rootdirectory: {}\n    accesskey: {}\n    secretkey: {}\n  delete:\n    enabled: true\n",
+        s3.region,
+        s3.endpoint,
+        s3.bucket,
+        berth_testkit::unique_root(),
+        s3.access_key,
+        s3.secret_key
+    ));
+    let data = b"served from the bucket".to_vec();
+    let digest = b.push_blob("s3/app", &data);
+    let r = b.get(&format!("/v2/s3/app/blobs/{digest}"));
+    assert_eq!(r.status, 307, "{}", r.text());
+    let url = r.header("location").unwrap().to_owned();
+    assert!(url.starts_with(&s3.endpoint), "{url}");
+    assert!(url.contains("X-Amz-Signature"), "{url}");
+    let fetched = common::Resp::from(berth_testkit::http().get(&url).call().unwrap());
+    assert_eq!((fetched.status, fetched.body), (200, data));
+    let r = b.head(&format!("/v2/s3/app/blobs/{digest}"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length"), Some("22"));
+}

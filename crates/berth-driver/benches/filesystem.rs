@@ -20,7 +20,6 @@
 //! Without `--bench` (as `cargo test` runs it) it moves 16 MiB once, to
 //! prove it works.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use berth_driver::{FilesystemDriver, StorageDriver};
@@ -34,16 +33,7 @@ fn main() {
     let (chunks, rounds) = if benching() { (128, 3) } else { (2, 1) };
     let total = (CHUNK * chunks) as u64;
 
-    let temp;
-    let dir: PathBuf = match std::env::var_os("BERTH_BENCH_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            temp = tempfile::TempDir::new_in(env!("CARGO_TARGET_TMPDIR"))
-                .unwrap_or_else(|e| panic!("cannot make a temporary directory: {e}"));
-            temp.path().to_path_buf()
-        }
-    };
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let (dir, _guard) = berth_testkit::bench::bench_dir(env!("CARGO_TARGET_TMPDIR"));
     println!(
         "filesystem driver vs dd: {} MiB in 8 MiB blocks, {rounds} round(s), in {}",
         total >> 20,

@@ -35,7 +35,6 @@
 //! under Cargo's target directory. Without `--bench` (as `cargo test` runs
 //! it) it seeds 200 repositories and 200 tags and runs one round.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -398,16 +397,7 @@ fn main() {
             repeat: 2,
         }
     };
-    let temp;
-    let dir: PathBuf = match std::env::var_os("BERTH_BENCH_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            temp = tempfile::TempDir::new_in(env!("CARGO_TARGET_TMPDIR"))
-                .unwrap_or_else(|e| panic!("temporary directory: {e}"));
-            temp.path().to_path_buf()
-        }
-    };
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let (dir, _guard) = berth_testkit::bench::bench_dir(env!("CARGO_TARGET_TMPDIR"));
     let root = dir.join("catalog-root");
     let _ = std::fs::remove_dir_all(&root);
 

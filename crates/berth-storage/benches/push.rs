@@ -12,7 +12,6 @@
 //! under Cargo's target directory. Without `--bench` (as `cargo test` runs
 //! it) it pushes 16 MiB once.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,16 +28,7 @@ const CHUNK: usize = 8 << 20;
 fn main() {
     let (chunks, rounds) = if benching() { (128, 3) } else { (2, 1) };
     let total = (CHUNK * chunks) as f64;
-    let temp;
-    let dir: PathBuf = match std::env::var_os("BERTH_BENCH_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            temp = tempfile::TempDir::new_in(env!("CARGO_TARGET_TMPDIR"))
-                .unwrap_or_else(|e| panic!("temporary directory: {e}"));
-            temp.path().to_path_buf()
-        }
-    };
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let (dir, _guard) = berth_testkit::bench::bench_dir(env!("CARGO_TARGET_TMPDIR"));
     println!(
         "local push vs dd vs digester: {} MiB in 8 MiB chunks, {rounds} round(s), in {}",
         (CHUNK * chunks) >> 20,

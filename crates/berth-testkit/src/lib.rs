@@ -291,6 +291,25 @@ pub mod bench {
         values.get(values.len() / 2).copied()
     }
 
+    /// The directory a benchmark works in: `BERTH_BENCH_DIR` if set, else a
+    /// new temporary directory under `target_tmp` (pass
+    /// `env!("CARGO_TARGET_TMPDIR")`), removed when the guard drops.
+    ///
+    /// # Panics
+    /// When the directory cannot be made.
+    pub fn bench_dir(target_tmp: &str) -> (std::path::PathBuf, Option<tempfile::TempDir>) {
+        let (dir, guard) = match std::env::var_os("BERTH_BENCH_DIR") {
+            Some(dir) => (std::path::PathBuf::from(dir), None),
+            None => {
+                let temp = tempfile::TempDir::new_in(target_tmp)
+                    .unwrap_or_else(|e| panic!("temporary directory in {target_tmp}: {e}"));
+                (temp.path().to_path_buf(), Some(temp))
+            }
+        };
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        (dir, guard)
+    }
+
     /// Whether the bench binary was run by `cargo bench` (which passes
     /// `--bench`) rather than `cargo test` (which runs it once, small).
     pub fn benching() -> bool {

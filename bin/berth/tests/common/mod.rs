@@ -54,7 +54,12 @@ impl Berth {
             .expect("start berth");
         let guard = ChildGuard(child);
         let url = format!("http://127.0.0.1:{port}");
-        wait_for_http(&format!("{url}/v2/"), 200, Duration::from_secs(30));
+        let prefix = extra
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("prefix:"))
+            .map(|p| p.trim().trim_end_matches('/').to_owned())
+            .unwrap_or_default();
+        wait_for_http(&format!("{url}{prefix}/v2/"), 200, Duration::from_secs(30));
         Berth {
             url,
             root,
