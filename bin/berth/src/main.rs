@@ -1,6 +1,8 @@
 //! `berth`: the command line. Parse, load the configuration, build the
 //! registry from the library crates, run.
 
+mod check;
+mod tls;
 mod wire;
 
 use std::path::PathBuf;
@@ -30,8 +32,29 @@ enum Command {
         /// The configuration file.
         config: Option<PathBuf>,
     },
+    /// Work with configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Check a configuration and print it as berth reads it.
+    ///
+    /// Reads CONFIG (or, without it, the embedded default) with the
+    /// `REGISTRY_*` environment overrides, as `berth serve` would. Prints
+    /// warnings (unknown keys, ignored variables) and keys that are not
+    /// supported yet to stderr, and the effective configuration, every
+    /// default filled in and secrets masked, to stdout. Exits non-zero,
+    /// naming the key and value, when the configuration is invalid.
+    Check {
+        /// The configuration file.
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -41,6 +64,9 @@ fn main() -> ExitCode {
             println!("berth {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Command::Config {
+            command: ConfigCommand::Check { config },
+        } => check::run(config.as_deref()),
         Command::Serve { config } => match wire::serve(config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

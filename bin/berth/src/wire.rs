@@ -9,7 +9,9 @@ use berth_cache::{
     BlobDescriptorCacheProvider, InMemoryBlobDescriptorCache, RedisBlobDescriptorCache,
     RedisOptions,
 };
-use berth_config::{BlobDescriptorCache, Configuration, Listen, LogLevel, StorageDriver};
+use berth_config::{
+    BlobDescriptorCache, Configuration, Listen, LogFormatter, LogLevel, StorageDriver,
+};
 use berth_driver::{FilesystemDriver, FilesystemParameters, InMemoryDriver};
 use berth_driver_s3::{S3Driver, S3Parameters};
 use berth_handlers::{AppState, Settings};
@@ -29,6 +31,19 @@ pub fn serve(path: Option<PathBuf>) -> Result<(), StartError> {
     };
     init_logging(&loaded.config);
     loaded.log_warnings();
+    if loaded
+        .unsupported
+        .iter()
+        .any(|u| u.starts_with("http.tls.letsencrypt"))
+    {
+        return Err("http.tls.letsencrypt (ACME) is not supported; set http.tls.certificate and http.tls.key".into());
+    }
+    // Access control is not enforced yet: serving a configuration that asks
+    // for it would leave the registry open while its operator believes it
+    // is closed.
+    if loaded.config.auth.is_some() {
+        return Err("auth: access control (htpasswd, token, silly) is not supported yet, and berth will not serve an open registry in its place; remove the auth section to serve without authentication".into());
+    }
     let config = loaded.config;
     match &path {
         Some(path) => tracing::info!(config = %path.display(), "configuration loaded"),
@@ -48,10 +63,21 @@ fn init_logging(config: &Configuration) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    // JSON (and Logstash, which Distribution also writes as one JSON object
+    // a line): each line carries the request span's fields, its id among
+    // them.
+    let _ = match config.log.formatter {
+        LogFormatter::Text => builder.try_init(),
+        LogFormatter::Json | LogFormatter::Logstash => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .flatten_event(true)
+            .try_init(),
+    };
 }
 
 async fn run(config: Configuration) -> Result<(), StartError> {
@@ -111,16 +137,36 @@ async fn run(config: Configuration) -> Result<(), StartError> {
             .iter()
             .map(|(name, values)| (name.clone(), values.clone()))
             .collect(),
+        access_log: !config.log.accesslog.disabled,
     };
-    let state = web::Data::new(AppState::new(Arc::new(registry), manifests, settings));
+    let mut metrics = berth_handlers::Metrics::new();
+    metrics.add_source(Arc::new(CacheCounters(registry.cache_health().clone())));
+    let metrics = Arc::new(metrics);
+    let health = berth_handlers::HealthChecks::new();
+    start_health_checks(&config, &health, registry.driver().clone());
+    let state = web::Data::new(
+        AppState::new(Arc::new(registry), manifests, settings).with_metrics(metrics.clone()),
+    );
     let server =
         HttpServer::new(move || App::new().configure(berth_handlers::configure(state.clone())));
     let server = match config.http.listen()? {
-        Listen::Tcp(addr) => {
-            tracing::info!(addr, "listening");
-            server
-                .bind(&addr)
-                .map_err(|e| format!("http.addr {addr}: {e}"))?
+        Listen::Tcp(addr) => match &config.http.tls {
+            Some(tls) => {
+                let tls = crate::tls::server_config(tls)?;
+                tracing::info!(addr, "listening (TLS)");
+                server
+                    .bind_rustls_0_23(&addr, tls)
+                    .map_err(|e| format!("http.addr {addr}: {e}"))?
+            }
+            None => {
+                tracing::info!(addr, "listening");
+                server
+                    .bind(&addr)
+                    .map_err(|e| format!("http.addr {addr}: {e}"))?
+            }
+        },
+        Listen::Unix(_) if config.http.tls.is_some() => {
+            return Err("http.tls on a unix socket (http.net: unix) is not supported".into());
         }
         Listen::Unix(path) => {
             tracing::info!(socket = %path.display(), "listening");
@@ -133,6 +179,25 @@ async fn run(config: Configuration) -> Result<(), StartError> {
         Some(drain) => server.shutdown_timeout(drain.as_secs().max(1)),
         None => server,
     };
+    if let Some(debug) = config.http.debug.as_ref().filter(|d| !d.addr.is_empty()) {
+        let path = debug
+            .prometheus
+            .enabled
+            .then(|| debug.prometheus.path.clone());
+        let addr = listen_addr(&debug.addr);
+        let debug_server = HttpServer::new(move || {
+            App::new().configure(berth_handlers::configure_debug(
+                health.clone(),
+                metrics.clone(),
+                path.clone(),
+            ))
+        })
+        .workers(1)
+        .bind(&addr)
+        .map_err(|e| format!("http.debug.addr {addr}: {e}"))?;
+        tracing::info!(addr, "debug server listening");
+        actix_web::rt::spawn(debug_server.run());
+    }
     server.run().await?;
     Ok(())
 }
@@ -228,4 +293,76 @@ fn spawn_upload_purging(registry: Registry, age: Duration, interval: Duration, d
             tokio::time::sleep(interval.max(Duration::from_secs(60))).await;
         }
     });
+}
+
+/// `:5001` (Go's form: every interface) as a bindable address.
+fn listen_addr(addr: &str) -> String {
+    match addr.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => addr.to_owned(),
+    }
+}
+
+/// The descriptor cache's counters, read when metrics are scraped.
+struct CacheCounters(Arc<berth_cache::CacheHealth>);
+
+impl berth_handlers::ScrapeSource for CacheCounters {
+    fn counters(&self) -> Vec<(&'static str, &'static str, u64)> {
+        vec![
+            ("cache_hits", "Blob descriptor cache hits", self.0.hits()),
+            (
+                "cache_misses",
+                "Blob descriptor cache misses",
+                self.0.misses(),
+            ),
+            (
+                "cache_errors",
+                "Blob descriptor cache errors (served from storage)",
+                self.0.errors(),
+            ),
+        ]
+    }
+}
+
+/// Starts the checks of `health:` (Distribution's storage driver, file and
+/// TCP checks; HTTP checks are not supported yet and say so).
+fn start_health_checks(
+    config: &Configuration,
+    health: &Arc<berth_handlers::HealthChecks>,
+    driver: Arc<dyn berth_driver::StorageDriver>,
+) {
+    let checks = &config.health;
+    if checks.storagedriver.enabled {
+        health.spawn(
+            "storagedriver",
+            checks.storagedriver.interval,
+            checks.storagedriver.threshold,
+            berth_handlers::storage_check(driver),
+        );
+    }
+    for file in &checks.file {
+        health.spawn(
+            &format!("file:{}", file.file),
+            file.interval,
+            1,
+            berth_handlers::file_check(file.file.clone()),
+        );
+    }
+    for tcp in &checks.tcp {
+        health.spawn(
+            &format!("tcp:{}", tcp.addr),
+            tcp.interval,
+            tcp.threshold,
+            berth_handlers::tcp_check(
+                tcp.addr.clone(),
+                tcp.timeout.unwrap_or(Duration::from_secs(5)),
+            ),
+        );
+    }
+    for http in &checks.http {
+        tracing::warn!(
+            uri = http.uri,
+            "health.http checks are not supported yet; ignored"
+        );
+    }
 }

@@ -562,3 +562,153 @@ fn s3_redirects() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-length"), Some("22"));
 }
+
+/// `log.formatter: json`: every line is a JSON object; each request has an
+/// access line with its id, which the response echoes.
+#[test]
+fn json_logs_and_access_lines() {
+    let b = Berth::start_with("log:\n  level: info\n  formatter: json\n");
+    let r = b.get_with("/v2/", &[("X-Request-Id", "e2e-request-1")]);
+    assert_eq!(r.header("x-request-id"), Some("e2e-request-1"));
+    let r = b.get("/v2/json/app/manifests/missing");
+    let generated = r.header("x-request-id").unwrap().to_owned();
+    assert!(!generated.is_empty());
+    // The access line is written as the response goes out.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let log = b.log_text();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let access: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["target"] == "berth::access")
+        .collect();
+    assert!(
+        access.iter().any(|l| l["span"]["id"] == "e2e-request-1"
+            && l["status"] == 200
+            && l["uri"] == "/v2/")
+    );
+    assert!(
+        access
+            .iter()
+            .any(|l| l["span"]["id"] == generated.as_str() && l["status"] == 404)
+    );
+}
+
+#[test]
+fn access_log_can_be_switched_off() {
+    let b = Berth::start_with("log:\n  level: info\n  accesslog:\n    disabled: true\n");
+    assert_eq!(b.get("/v2/").status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(!b.log_text().contains("berth::access"), "{}", b.log_text());
+}
+
+/// The debug server: health (a storage check that fails when the store
+/// cannot be written) and Prometheus metrics.
+#[test]
+fn debug_server_health_and_metrics() {
+    let debug_port = berth_testkit::free_port();
+    let b = Berth::start_with(&format!(
+        "  debug:\n    addr: 127.0.0.1:{debug_port}\n    prometheus:\n      enabled: true\n      path: /metrics\nhealth:\n  storagedriver:\n    enabled: true\n    interval: 200ms\n    threshold: 2\n  file:\n    - file: {}/maintenance\n      interval: 200ms\n",
+        std::env::temp_dir()
+            .join(format!("berth-e2e-{debug_port}"))
+            .display()
+    ));
+    let debug = format!("http://127.0.0.1:{debug_port}");
+    berth_testkit::wait_for_http(
+        &format!("{debug}/debug/health"),
+        200,
+        std::time::Duration::from_secs(10),
+    );
+    b.push_image("metrics/app", "v1", 1);
+    b.get("/v2/metrics/app/manifests/v1");
+    let r = common::Resp::from(
+        berth_testkit::http()
+            .get(&format!("{debug}/metrics"))
+            .call()
+            .unwrap(),
+    );
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    // Every sample line is `name{labels} value` with a numeric value.
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let value = line.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok(), "bad sample line: {line}");
+    }
+    assert!(
+        text.contains(
+            "berth_http_requests_total{route=\"manifest\",method=\"PUT\",status=\"201\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("berth_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(text.contains("berth_cache_hits_total"), "{text}");
+    assert!(text.contains("berth_uploads_in_flight 0"), "{text}");
+
+    // The maintenance file makes the file check fail; removing it heals.
+    let flag = std::env::temp_dir().join(format!("berth-e2e-{debug_port}"));
+    std::fs::create_dir_all(&flag).unwrap();
+    std::fs::write(flag.join("maintenance"), b"down").unwrap();
+    berth_testkit::wait_for_http(
+        &format!("{debug}/debug/health"),
+        503,
+        std::time::Duration::from_secs(10),
+    );
+    let r = common::Resp::from(
+        berth_testkit::http()
+            .get(&format!("{debug}/debug/health"))
+            .call()
+            .unwrap(),
+    );
+    assert!(r.text().contains("maintenance"), "{}", r.text());
+    std::fs::remove_dir_all(&flag).unwrap();
+    berth_testkit::wait_for_http(
+        &format!("{debug}/debug/health"),
+        200,
+        std::time::Duration::from_secs(10),
+    );
+
+    // A store that cannot be written fails the storage check: replace the
+    // root with a file (permissions would not stop root).
+    std::fs::remove_dir_all(&b.root).unwrap();
+    std::fs::write(&b.root, b"not a directory").unwrap();
+    berth_testkit::wait_for_http(
+        &format!("{debug}/debug/health"),
+        503,
+        std::time::Duration::from_secs(10),
+    );
+    std::fs::remove_file(&b.root).unwrap();
+    berth_testkit::wait_for_http(
+        &format!("{debug}/debug/health"),
+        200,
+        std::time::Duration::from_secs(10),
+    );
+}
+
+/// A configuration asking for access control is refused rather than
+/// served open, until access control is implemented.
+#[test]
+fn auth_configuration_is_refused_not_served_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yml");
+    std::fs::write(
+        &config,
+        "version: 0.1\nstorage:\n  inmemory: {}\nhttp:\n  addr: 127.0.0.1:0\nauth:\n  htpasswd:\n    realm: basic-realm\n    path: /nonexistent/htpasswd\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("serve")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("access control"), "{stderr}");
+}

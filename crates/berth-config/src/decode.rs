@@ -312,8 +312,11 @@ impl<'v> Obj<'v> {
         self.entries.is_empty()
     }
 
-    /// Takes `key`'s value, even an empty one.
+    /// Takes `key`'s value, even an empty one. Every key the decoder
+    /// accepts is asked for here, which is what
+    /// [`known_keys`](crate::known_keys) records.
     pub(crate) fn take_raw(&mut self, key: &str) -> Option<&'v Value> {
+        crate::keys::record(&self.path, key);
         let entry = self.entries.iter_mut().find(|(k, _, _)| k == key)?;
         entry.2 = true;
         Some(entry.1)

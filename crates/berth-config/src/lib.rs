@@ -128,6 +128,7 @@ mod env;
 mod error;
 mod headers;
 mod http;
+mod keys;
 mod log;
 mod notifications;
 mod redis;
@@ -147,6 +148,7 @@ pub use http::{
     DEFAULT_HTTP_ADDR, DEFAULT_PROMETHEUS_PATH, Debug, H2c, Http, Http2, Listen, Net, Prometheus,
     Tls, TlsVersion,
 };
+pub use keys::known_keys;
 pub use log::{AccessLog, Log, LogFormatter, LogLevel};
 pub use notifications::{
     DEFAULT_ENDPOINT_BACKOFF, DEFAULT_ENDPOINT_THRESHOLD, DEFAULT_ENDPOINT_TIMEOUT, Endpoint,

@@ -34,6 +34,9 @@ pub struct Settings {
     pub catalog_max_entries: usize,
     /// `http.headers`: extra headers on every response.
     pub headers: BTreeMap<String, Vec<String>>,
+    /// Whether to log one access line per request (off with
+    /// `log.accesslog.disabled`).
+    pub access_log: bool,
 }
 
 impl Default for Settings {
@@ -46,6 +49,7 @@ impl Default for Settings {
             read_only: false,
             catalog_max_entries: 1000,
             headers: BTreeMap::new(),
+            access_log: true,
         }
     }
 }
@@ -54,6 +58,8 @@ impl Default for Settings {
 pub struct AppState {
     /// The registry.
     pub namespace: Arc<dyn Namespace>,
+    /// Request metrics, rendered by the debug server.
+    pub metrics: Arc<crate::Metrics>,
     /// Parses and validates pushed manifests.
     pub manifests: ManifestRegistry,
     /// Settings.
@@ -63,6 +69,12 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Uses `metrics` (which may carry extra scrape sources).
+    pub fn with_metrics(mut self, metrics: Arc<crate::Metrics>) -> AppState {
+        self.metrics = metrics;
+        self
+    }
+
     /// The state for `namespace`.
     pub fn new(
         namespace: Arc<dyn Namespace>,
@@ -81,6 +93,7 @@ impl AppState {
             .collect();
         AppState {
             namespace,
+            metrics: Arc::new(crate::Metrics::new()),
             manifests,
             signer: StateSigner::new(settings.secret.clone()),
             settings,
@@ -107,34 +120,102 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
     }
 }
 
-/// Every request comes here and is routed by [`Route::parse`].
+/// Every request comes here and is routed by [`Route::parse`], inside a
+/// span carrying its request id, and ends with an access log line.
 async fn dispatch(
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let result = route(&req, body, &state).await;
+    let started = std::time::Instant::now();
+    let request_id = req
+        .headers()
+        .get(berth_api::headers::REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let span = tracing::info_span!("request", id = %request_id);
+    let route_label = Route::parse(strip_prefix(req.path(), &state.settings.prefix))
+        .map(|r| r.label())
+        .unwrap_or("unknown");
+    let _upload = (route_label.starts_with("blob_upload")
+        && !matches!(*req.method(), Method::GET | Method::HEAD))
+    .then(|| state.metrics.upload_started());
+    let bytes_in = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    let result = {
+        use tracing::Instrument;
+        route(&req, body, &state).instrument(span.clone()).await
+    };
     let mut response = match result {
         Ok(response) => response,
-        Err(err) => actix_web::ResponseError::error_response(&err),
+        Err(err) => {
+            if err.error.status() >= 500 {
+                span.in_scope(|| tracing::error!(code = %err.error.code, "{}", err.error.message));
+            }
+            actix_web::ResponseError::error_response(&err)
+        }
     };
     let headers = response.headers_mut();
     headers.insert(
         HeaderName::from_static("docker-distribution-api-version"),
         HeaderValue::from_static(berth_api::headers::API_VERSION_VALUE),
     );
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert(HeaderName::from_static("x-request-id"), value);
+    }
     for (name, value) in &state.extra_headers {
         headers.insert(name.clone(), value.clone());
+    }
+    let bytes_out = match actix_web::body::MessageBody::size(response.body()) {
+        actix_web::body::BodySize::Sized(n) => n,
+        _ => 0,
+    };
+    state.metrics.observe(
+        route_label,
+        req.method().as_str(),
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+        bytes_in,
+        bytes_out,
+    );
+    if state.settings.access_log {
+        let info = req.connection_info();
+        span.in_scope(|| {
+            tracing::info!(
+                target: "berth::access",
+                method = %req.method(),
+                uri = %req.uri(),
+                status = response.status().as_u16(),
+                duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                remote = info.realip_remote_addr().unwrap_or(""),
+                user_agent = req
+                    .headers()
+                    .get(header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or(""),
+                "access"
+            )
+        });
     }
     response
 }
 
-async fn route(req: &HttpRequest, body: web::Payload, state: &AppState) -> HandlerResult {
-    let path = req.path();
-    let path = match state.settings.prefix.trim_end_matches('/') {
+/// The request path without `http.prefix` (empty when it lacks it).
+fn strip_prefix<'p>(path: &'p str, prefix: &str) -> &'p str {
+    match prefix.trim_end_matches('/') {
         "" => path,
         prefix => path.strip_prefix(prefix).unwrap_or(""),
-    };
+    }
+}
+
+async fn route(req: &HttpRequest, body: web::Payload, state: &AppState) -> HandlerResult {
+    let path = strip_prefix(req.path(), &state.settings.prefix);
     let Some(route) = Route::parse(path) else {
         return Ok(HttpResponse::NotFound()
             .content_type("text/plain; charset=utf-8")

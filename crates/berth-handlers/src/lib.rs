@@ -36,14 +36,20 @@
 
 mod app;
 mod blobs;
+mod debug;
 mod error;
 mod lists;
 mod manifests;
+mod metrics;
 mod state;
 mod uploads;
 
 pub use app::{AppState, Settings, configure};
+pub use debug::{
+    CheckFn, CheckResult, HealthChecks, configure_debug, file_check, storage_check, tcp_check,
+};
 pub use error::{HandlerError, HandlerResult};
+pub use metrics::{Metrics, ScrapeSource};
 pub use state::{StateSigner, UploadState};
 
 /// The README's example, compiled as a doc test.

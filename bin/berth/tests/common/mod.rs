@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 pub struct Berth {
     pub url: String,
     pub root: PathBuf,
+    /// Where the server's log (stderr) goes.
+    pub log: PathBuf,
     _child: ChildGuard,
     _dir: tempfile::TempDir,
 }
@@ -30,6 +32,11 @@ impl Berth {
         let root = dir.path().join("root");
         let port = free_port();
         let config = dir.path().join("config.yml");
+        let log = if extra.lines().any(|l| l.starts_with("log:")) {
+            ""
+        } else {
+            "log:\n  level: warn\n"
+        };
         let storage = if extra.contains("storage:") {
             String::new()
         } else {
@@ -41,15 +48,16 @@ impl Berth {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: warn\n{storage}http:\n  addr: 127.0.0.1:{port}\n  secret: e2e-secret\n  headers:\n    X-Content-Type-Options: [nosniff]\n{extra}"
+                "version: 0.1\n{log}{storage}http:\n  addr: 127.0.0.1:{port}\n  secret: e2e-secret\n  headers:\n    X-Content-Type-Options: [nosniff]\n{extra}"
             ),
         )
         .unwrap();
+        let log = dir.path().join("berth.log");
         let child = Command::new(env!("CARGO_BIN_EXE_berth"))
             .arg("serve")
             .arg(&config)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("start berth");
         let guard = ChildGuard(child);
@@ -63,9 +71,15 @@ impl Berth {
         Berth {
             url,
             root,
+            log,
             _child: guard,
             _dir: dir,
         }
+    }
+
+    /// The server's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     pub fn url(&self, path: &str) -> String {
