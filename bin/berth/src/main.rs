@@ -24,10 +24,11 @@ struct Cli {
 enum Command {
     /// Serve the registry.
     ///
-    /// CONFIG is a Distribution-style config.yml; `REGISTRY_*` environment
-    /// variables override its keys. Without CONFIG, berth runs its embedded
-    /// default: filesystem storage under ./data, an in-memory descriptor
-    /// cache, deletes enabled, listening on port 5000.
+    /// CONFIG is a Distribution-style config.yml (or the file named by
+    /// REGISTRY_CONFIGURATION_PATH); `REGISTRY_*` environment variables
+    /// override its keys. Without either, berth runs its embedded default:
+    /// filesystem storage under ./data, an in-memory descriptor cache,
+    /// deletes enabled, listening on port 5000.
     Serve {
         /// The configuration file.
         config: Option<PathBuf>,

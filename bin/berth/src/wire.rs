@@ -24,6 +24,12 @@ pub type StartError = Box<dyn std::error::Error>;
 /// Loads the configuration (the file, or the embedded default), builds the
 /// registry and serves it until stopped.
 pub fn serve(path: Option<PathBuf>) -> Result<(), StartError> {
+    // As Distribution: the path may also come from the environment.
+    let path = path.or_else(|| {
+        std::env::var_os("REGISTRY_CONFIGURATION_PATH")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+    });
     let loaded = match &path {
         Some(path) => Configuration::load_with_process_env(path)
             .map_err(|e| format!("{}: {e}", path.display()))?,
@@ -276,7 +282,14 @@ fn build_cache(
 /// maintenance loop does (the first run comes after a short random wait, so
 /// replicas do not all purge at once).
 fn spawn_upload_purging(registry: Registry, age: Duration, interval: Duration, dry_run: bool) {
-    let jitter = Duration::from_secs(u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 60);
+    // Up to a minute (or one interval, if shorter) of random delay.
+    let window = interval.min(Duration::from_secs(60)).as_millis().max(1) as u64;
+    let random = u64::from_le_bytes(
+        uuid::Uuid::new_v4().as_bytes()[..8]
+            .try_into()
+            .unwrap_or([0; 8]),
+    );
+    let jitter = Duration::from_millis(random % window);
     actix_web::rt::spawn(async move {
         tokio::time::sleep(jitter).await;
         loop {
@@ -290,7 +303,7 @@ fn spawn_upload_purging(registry: Registry, age: Duration, interval: Duration, d
                 ),
                 Err(e) => tracing::warn!(error = %e, "upload purging failed"),
             }
-            tokio::time::sleep(interval.max(Duration::from_secs(60))).await;
+            tokio::time::sleep(interval.max(Duration::from_secs(1))).await;
         }
     });
 }

@@ -712,3 +712,25 @@ fn auth_configuration_is_refused_not_served_open() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("access control"), "{stderr}");
 }
+
+/// `maintenance.uploadpurging`: an upload older than `age` is removed by
+/// the background loop.
+#[test]
+fn old_uploads_are_purged() {
+    let b = Berth::start_with(
+        "storage:\n  inmemory: {}\n  maintenance:\n    uploadpurging:\n      enabled: true\n      age: 1s\n      interval: 1s\n      dryrun: false\n",
+    );
+    let r = b.post("/v2/purge/app/blobs/uploads/", b"");
+    let uuid = r.header("docker-upload-uuid").unwrap().to_owned();
+    let status = format!("/v2/purge/app/blobs/uploads/{uuid}");
+    assert_eq!(b.get(&status).status, 204);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while b.get(&status).status != 404 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload was not purged"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    b.get(&status).assert_error(404, "BLOB_UPLOAD_UNKNOWN");
+}

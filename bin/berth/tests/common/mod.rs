@@ -77,6 +77,24 @@ impl Berth {
         }
     }
 
+    /// The server process's PID.
+    pub fn pid(&self) -> u32 {
+        self._child.id()
+    }
+
+    /// Waits (bounded) for the server process to exit; answers whether it
+    /// did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self._child.0.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
     /// The server's log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
