@@ -2,6 +2,7 @@
 //! registry from the library crates, run.
 
 mod check;
+mod gc;
 mod tls;
 mod wire;
 
@@ -38,6 +39,29 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Remove blobs and manifests nothing references (mark and sweep).
+    ///
+    /// The same result as Distribution's `registry garbage-collect` on the
+    /// same storage, except that children of kept indexes and referrers of
+    /// kept manifests are kept. It refuses to run while a writable berth
+    /// serves the storage (its heartbeat is in the storage), unless
+    /// --force.
+    GarbageCollect {
+        /// The configuration file of the registry whose storage to clean.
+        config: PathBuf,
+        /// Report what would be removed; remove nothing.
+        #[arg(long, short = 'd')]
+        dry_run: bool,
+        /// Also remove manifests that no tag points to.
+        #[arg(long, short = 'm')]
+        delete_untagged: bool,
+        /// Print only the summary.
+        #[arg(long, short = 'q')]
+        quiet: bool,
+        /// Run even though a berth is serving the storage.
+        #[arg(long)]
+        force: bool,
+    },
     /// Print the version.
     Version,
 }
@@ -68,6 +92,25 @@ fn main() -> ExitCode {
         Command::Config {
             command: ConfigCommand::Check { config },
         } => check::run(config.as_deref()),
+        Command::GarbageCollect {
+            config,
+            dry_run,
+            delete_untagged,
+            quiet,
+            force,
+        } => match gc::garbage_collect(gc::GcArgs {
+            config: &config,
+            dry_run,
+            delete_untagged,
+            quiet,
+            force,
+        }) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("berth garbage-collect: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Serve { config } => match wire::serve(config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -86,9 +86,10 @@ fn init_logging(config: &Configuration) {
     };
 }
 
-async fn run(config: Configuration) -> Result<(), StartError> {
-    let driver = build_driver(&config).await?;
-    let cache = build_cache(&config)?;
+/// The registry a configuration describes: driver, cache, validation.
+pub async fn build_registry(config: &Configuration) -> Result<Registry, StartError> {
+    let driver = build_driver(config).await?;
+    let cache = build_cache(config)?;
     let validation = &config.validation;
     let policy = if validation.disabled {
         ValidationPolicy::allow_any_url()
@@ -99,17 +100,28 @@ async fn run(config: Configuration) -> Result<(), StartError> {
         )
         .map_err(|e| format!("validation.manifests.urls: {e}"))?
     };
-    let manifests = ManifestRegistry::new().with_policy(policy);
-    let registry = Registry::new(
+    Ok(Registry::new(
         driver,
         StorageOptions {
             delete_enabled: config.storage.delete.enabled,
             redirect: !config.storage.redirect.disable,
             cache,
-            manifests: manifests.clone(),
+            manifests: ManifestRegistry::new().with_policy(policy),
         },
-    );
+    ))
+}
 
+async fn run(config: Configuration) -> Result<(), StartError> {
+    let registry = build_registry(&config).await?;
+    let manifests = registry.options().manifests.clone();
+
+    // Tell maintenance tools (garbage-collect) that a writable registry
+    // serves this storage; a read-only one does not block them.
+    let instance_id = uuid::Uuid::new_v4().to_string();
+    let announced = !config.storage.maintenance.readonly.enabled;
+    if announced {
+        spawn_heartbeat(registry.clone(), instance_id.clone());
+    }
     let purging = &config.storage.maintenance.uploadpurging;
     if purging.enabled && !config.storage.maintenance.readonly.enabled {
         spawn_upload_purging(
@@ -145,6 +157,7 @@ async fn run(config: Configuration) -> Result<(), StartError> {
             .collect(),
         access_log: !config.log.accesslog.disabled,
     };
+    let registry_for_exit = registry.clone();
     let mut metrics = berth_handlers::Metrics::new();
     metrics.add_source(Arc::new(CacheCounters(registry.cache_health().clone())));
     let metrics = Arc::new(metrics);
@@ -204,7 +217,11 @@ async fn run(config: Configuration) -> Result<(), StartError> {
         tracing::info!(addr, "debug server listening");
         actix_web::rt::spawn(debug_server.run());
     }
-    server.run().await?;
+    let served = server.run().await;
+    if announced && let Err(e) = registry_for_exit.withdraw_instance(&instance_id).await {
+        tracing::warn!(error = %e, "could not remove this instance's entry from the storage");
+    }
+    served?;
     Ok(())
 }
 
@@ -378,4 +395,17 @@ fn start_health_checks(
             "health.http checks are not supported yet; ignored"
         );
     }
+}
+
+/// Announces this process in the storage and refreshes the entry until the
+/// process ends (see `berth_storage::Instance`).
+fn spawn_heartbeat(registry: Registry, id: String) {
+    actix_web::rt::spawn(async move {
+        loop {
+            if let Err(e) = registry.announce_instance(&id).await {
+                tracing::warn!(error = %e, "could not announce this instance in the storage");
+            }
+            tokio::time::sleep(berth_storage::HEARTBEAT_INTERVAL).await;
+        }
+    });
 }

@@ -41,6 +41,7 @@
 
 mod blobs;
 mod gc;
+mod instances;
 mod manifests;
 mod namespace;
 pub mod paths;
@@ -52,6 +53,7 @@ mod upload;
 
 pub use blobs::{OCTET_STREAM, RepositoryBlobs};
 pub use gc::{GcBlob, GcManifest, GcOptions, GcReport};
+pub use instances::{HEARTBEAT_INTERVAL, Instance, STALE_AFTER};
 pub use manifests::Manifests;
 pub use namespace::{StorageRepository, compare_repository_names};
 pub use purge::{PurgeReport, PurgedUpload};

@@ -16,6 +16,8 @@ pub struct Berth {
     pub root: PathBuf,
     /// Where the server's log (stderr) goes.
     pub log: PathBuf,
+    /// The configuration file it runs with.
+    pub config: PathBuf,
     _child: ChildGuard,
     _dir: tempfile::TempDir,
 }
@@ -72,6 +74,7 @@ impl Berth {
             url,
             root,
             log,
+            config: config.clone(),
             _child: guard,
             _dir: dir,
         }

@@ -1,0 +1,121 @@
+//! `berth garbage-collect`: refuses under a live registry, then removes
+//! what nothing references and keeps what pulls.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::Berth;
+
+fn gc(config: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("garbage-collect")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn stop_gracefully(b: &mut Berth) {
+    let status = Command::new("kill")
+        .args(["-TERM", &b.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(b.wait_exit(Duration::from_secs(30)), "berth did not stop");
+}
+
+#[test]
+fn garbage_collect_command() {
+    let mut b = Berth::start();
+    let (_, kept) = b.push_image("gc/app", "v1", 1);
+    let (_, untagged) = b.push_image("gc/app", "v2", 2);
+    // Move v2 onto v1's manifest: the second image is now untagged.
+    let body = b.get(&format!("/v2/gc/app/manifests/{kept}")).body;
+    let r = b.put(
+        "/v2/gc/app/manifests/v2",
+        &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+        &body,
+    );
+    assert_eq!(r.status, 201);
+    let orphan = b.push_blob("gc/app", b"an orphan nobody references");
+    b.delete(&format!("/v2/gc/app/blobs/{orphan}"));
+
+    // While berth serves the storage: refused, nothing touched.
+    let (ok, _, stderr) = gc(&b.config, &["--delete-untagged"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("a berth is serving this storage"),
+        "{stderr}"
+    );
+    let config = b.config.clone();
+    let root = b.root.clone();
+
+    // A graceful stop withdraws the instance; a dry run reports and keeps.
+    stop_gracefully(&mut b);
+    let before = count_files(&root);
+    let (ok, stdout, stderr) = gc(&config, &["--delete-untagged", "--dry-run"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains(&format!("would remove manifest gc/app@{untagged}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("would remove blob {orphan}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("dry run: nothing was deleted"), "{stdout}");
+    assert_eq!(count_files(&root), before);
+
+    let (ok, stdout, stderr) = gc(&config, &["--delete-untagged", "--quiet"]);
+    assert!(ok, "{stderr}");
+    assert!(
+        !stdout.contains("removed manifest"),
+        "--quiet prints the summary only"
+    );
+    assert!(stdout.contains("1 removed"), "{stdout}");
+    assert!(count_files(&root) < before);
+
+    // What is kept still pulls; what went is gone.
+    let b = Berth::start_with(&format!(
+        "storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n",
+        root.display()
+    ));
+    assert_eq!(b.get("/v2/gc/app/manifests/v1").status, 200);
+    assert_eq!(
+        b.get(&format!("/v2/gc/app/manifests/{untagged}")).status,
+        404
+    );
+    let manifest = b.get("/v2/gc/app/manifests/v1").json();
+    for layer in manifest["layers"].as_array().unwrap() {
+        let digest = layer["digest"].as_str().unwrap();
+        assert_eq!(b.get(&format!("/v2/gc/app/blobs/{digest}")).status, 200);
+    }
+
+    // A bad configuration fails with its reason.
+    let bad = root.with_extension("bad.yml");
+    std::fs::write(&bad, "version: 0.2\nstorage:\n  inmemory: {}\n").unwrap();
+    let (ok, _, stderr) = gc(&bad, &[]);
+    assert!(!ok);
+    assert!(stderr.contains("version"), "{stderr}");
+}
+
+fn count_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| {
+                    let p = e.path();
+                    if p.is_dir() { count_files(&p) } else { 1 }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
