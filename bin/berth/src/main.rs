@@ -14,8 +14,18 @@ use clap::{Parser, Subcommand};
 /// berth, a container image registry: the OCI Distribution API v1.1 and
 /// Docker's Registry API V2, a drop-in replacement for CNCF Distribution
 /// (`registry:2`) with the same configuration file and storage layout.
+/// What this build can do, for `--version` and `version`.
+macro_rules! features {
+    () => {
+        "storage drivers: filesystem, inmemory, s3; descriptor caches: inmemory, redis; tls: rustls"
+    };
+}
+
+/// `berth --version`: the version and the features.
+const LONG_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\n", features!());
+
 #[derive(Debug, Parser)]
-#[command(name = "berth", version, propagate_version = true)]
+#[command(name = "berth", version, long_version = LONG_VERSION, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -86,7 +96,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Version => {
-            println!("berth {}", env!("CARGO_PKG_VERSION"));
+            println!("berth {}\n{}", env!("CARGO_PKG_VERSION"), features!());
             ExitCode::SUCCESS
         }
         Command::Config {
