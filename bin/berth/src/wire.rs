@@ -69,8 +69,10 @@ fn init_logging(config: &Configuration) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // Colours only on a terminal, never in files or journals.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     // JSON (and Logstash, which Distribution also writes as one JSON object
     // a line): each line carries the request span's fields, its id among
