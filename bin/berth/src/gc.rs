@@ -30,7 +30,7 @@ pub fn garbage_collect(args: GcArgs<'_>) -> Result<(), StartError> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let registry = build_registry(&config).await?;
+        let registry = build_registry(&config, None).await?;
         let live = registry.live_instances().await?;
         if !live.is_empty() && !args.force {
             let who: Vec<String> = live

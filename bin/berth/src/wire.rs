@@ -88,9 +88,19 @@ fn init_logging(config: &Configuration) {
     };
 }
 
-/// The registry a configuration describes: driver, cache, validation.
-pub async fn build_registry(config: &Configuration) -> Result<Registry, StartError> {
-    let driver = build_driver(config).await?;
+/// The registry a configuration describes: driver, cache, validation;
+/// with `metrics`, every storage operation is counted and timed.
+pub async fn build_registry(
+    config: &Configuration,
+    metrics: Option<&Arc<berth_handlers::Metrics>>,
+) -> Result<Registry, StartError> {
+    let mut driver = build_driver(config).await?;
+    if let Some(metrics) = metrics {
+        driver = Arc::new(berth_handlers::InstrumentedDriver::new(
+            driver,
+            metrics.clone(),
+        ));
+    }
     let cache = build_cache(config)?;
     let validation = &config.validation;
     let policy = if validation.disabled {
@@ -109,12 +119,14 @@ pub async fn build_registry(config: &Configuration) -> Result<Registry, StartErr
             redirect: !config.storage.redirect.disable,
             cache,
             manifests: ManifestRegistry::new().with_policy(policy),
+            redirect_base_url: redirect_middleware(config)?,
         },
     ))
 }
 
 async fn run(config: Configuration) -> Result<(), StartError> {
-    let registry = build_registry(&config).await?;
+    let metrics = Arc::new(berth_handlers::Metrics::new());
+    let registry = build_registry(&config, Some(&metrics)).await?;
     let manifests = registry.options().manifests.clone();
 
     // Tell maintenance tools (garbage-collect) that a writable registry
@@ -160,9 +172,7 @@ async fn run(config: Configuration) -> Result<(), StartError> {
         access_log: !config.log.accesslog.disabled,
     };
     let registry_for_exit = registry.clone();
-    let mut metrics = berth_handlers::Metrics::new();
     metrics.add_source(Arc::new(CacheCounters(registry.cache_health().clone())));
-    let metrics = Arc::new(metrics);
     let health = berth_handlers::HealthChecks::new();
     start_health_checks(&config, &health, registry.driver().clone());
     let state = web::Data::new(
@@ -410,4 +420,28 @@ fn spawn_heartbeat(registry: Registry, id: String) {
             tokio::time::sleep(berth_storage::HEARTBEAT_INTERVAL).await;
         }
     });
+}
+
+/// The base URL of Distribution's `redirect` storage middleware, if one is
+/// configured and enabled.
+fn redirect_middleware(config: &Configuration) -> Result<Option<String>, StartError> {
+    let Some((index, entry)) = config
+        .middleware
+        .storage
+        .iter()
+        .enumerate()
+        .find(|(_, m)| m.name == "redirect" && !m.disabled)
+    else {
+        return Ok(None);
+    };
+    let key = format!("middleware.storage[{index}].options.baseurl");
+    let base = entry
+        .options
+        .get("baseurl")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| format!("{key}: the redirect middleware needs a base URL"))?;
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        return Err(format!("{key}: {base:?} is not an http or https URL").into());
+    }
+    Ok(Some(base.to_owned()))
 }

@@ -651,6 +651,14 @@ fn debug_server_health_and_metrics() {
     );
     assert!(text.contains("berth_cache_hits_total"), "{text}");
     assert!(text.contains("berth_uploads_in_flight 0"), "{text}");
+    assert!(
+        text.contains("berth_storage_operations_total{driver=\"filesystem\",operation=\"put_content\",outcome=\"ok\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("berth_storage_operation_duration_seconds_bucket"),
+        "{text}"
+    );
 
     // The maintenance file makes the file check fail; removing it heals.
     let flag = std::env::temp_dir().join(format!("berth-e2e-{debug_port}"));
@@ -733,4 +741,32 @@ fn old_uploads_are_purged() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     b.get(&status).assert_error(404, "BLOB_UPLOAD_UNKNOWN");
+}
+
+/// Distribution's `redirect` storage middleware: blob GETs redirect to the
+/// base URL followed by the blob's storage path; HEAD is answered here.
+#[test]
+fn redirect_middleware() {
+    let b = Berth::start_with(
+        "storage:\n  inmemory: {}\nmiddleware:\n  storage:\n    - name: redirect\n      options:\n        baseurl: https://cdn.example.com/registry\n",
+    );
+    let data = b"served by the CDN";
+    let digest = b.push_blob("cdn/app", data);
+    let r = b.get(&format!("/v2/cdn/app/blobs/{digest}"));
+    assert_eq!(r.status, 307);
+    assert_eq!(
+        r.header("location"),
+        Some(
+            format!(
+                "https://cdn.example.com/registry/docker/registry/v2/blobs/sha256/{}/{}/data",
+                &digest.encoded()[..2],
+                digest.encoded()
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(b.head(&format!("/v2/cdn/app/blobs/{digest}")).status, 200);
+    // Still only for blobs the repository has.
+    b.get(&format!("/v2/other/app/blobs/{digest}"))
+        .assert_error(404, "BLOB_UNKNOWN");
 }

@@ -460,7 +460,10 @@ pub(crate) fn decode_middleware(
                 options: c.mapping(ctx, "options")?,
             };
             c.finish(ctx);
-            if !entry.disabled {
+            // The storage `redirect` middleware is served (by berth-storage:
+            // blob redirects to `options.baseurl` + the storage path).
+            let served = kind == "storage" && entry.name == "redirect";
+            if !entry.disabled && !served {
                 ctx.report_unsupported(path, &format!("{kind} middleware {:?}", entry.name));
             }
             Ok(entry)

@@ -49,7 +49,7 @@ pub use debug::{
     CheckFn, CheckResult, HealthChecks, configure_debug, file_check, storage_check, tcp_check,
 };
 pub use error::{HandlerError, HandlerResult};
-pub use metrics::{Metrics, ScrapeSource};
+pub use metrics::{InstrumentedDriver, Metrics, ScrapeSource};
 pub use state::{StateSigner, UploadState};
 
 /// The README's example, compiled as a doc test.

@@ -1,6 +1,11 @@
 //! Prometheus metrics of the HTTP layer.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use berth_driver::{FileInfo, FileWriter, ReadStream, StorageDriver, WalkFn};
+use bytes::Bytes;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -24,6 +29,21 @@ struct RouteLabels {
     method: String,
 }
 
+/// Labels of a storage driver operation counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DriverLabels {
+    driver: &'static str,
+    operation: &'static str,
+    outcome: &'static str,
+}
+
+/// Labels of a storage driver latency histogram.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DriverOpLabels {
+    driver: &'static str,
+    operation: &'static str,
+}
+
 /// Something whose counters are read when metrics are scraped (the
 /// descriptor cache's hits, misses and errors).
 pub trait ScrapeSource: Send + Sync {
@@ -39,7 +59,9 @@ pub struct Metrics {
     bytes_in: Counter,
     bytes_out: Counter,
     uploads_in_flight: Gauge,
-    sources: Vec<Arc<dyn ScrapeSource>>,
+    driver_ops: Family<DriverLabels, Counter>,
+    driver_latency: Family<DriverOpLabels, Histogram>,
+    sources: Mutex<Vec<Arc<dyn ScrapeSource>>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -91,6 +113,20 @@ impl Metrics {
             "Upload requests (POST, PATCH, PUT of blobs) being served",
             uploads_in_flight.clone(),
         );
+        let driver_ops = Family::<DriverLabels, Counter>::default();
+        registry.register(
+            "storage_operations",
+            "Storage driver operations by driver, operation and outcome",
+            driver_ops.clone(),
+        );
+        let driver_latency = Family::<DriverOpLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.00005, 4.0, 11))
+        });
+        registry.register(
+            "storage_operation_duration_seconds",
+            "Storage driver operation latency (to the first byte for reads)",
+            driver_latency.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -98,13 +134,41 @@ impl Metrics {
             bytes_in,
             bytes_out,
             uploads_in_flight,
-            sources: Vec::new(),
+            driver_ops,
+            driver_latency,
+            sources: Mutex::new(Vec::new()),
         }
     }
 
     /// Adds counters read at scrape time.
-    pub fn add_source(&mut self, source: Arc<dyn ScrapeSource>) {
-        self.sources.push(source);
+    pub fn add_source(&self, source: Arc<dyn ScrapeSource>) {
+        if let Ok(mut sources) = self.sources.lock() {
+            sources.push(source);
+        }
+    }
+
+    fn observe_driver<T>(
+        &self,
+        driver: &'static str,
+        operation: &'static str,
+        started: Instant,
+        result: &berth_driver::Result<T>,
+    ) {
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(e) if e.is_not_found() => "not_found",
+            Err(_) => "error",
+        };
+        self.driver_ops
+            .get_or_create(&DriverLabels {
+                driver,
+                operation,
+                outcome,
+            })
+            .inc();
+        self.driver_latency
+            .get_or_create(&DriverOpLabels { driver, operation })
+            .observe(started.elapsed().as_secs_f64());
     }
 
     /// Records one request.
@@ -146,7 +210,8 @@ impl Metrics {
         if prometheus_client::encoding::text::encode_registry(&mut out, &self.registry).is_err() {
             return String::new();
         }
-        for source in &self.sources {
+        let sources = self.sources.lock().map(|s| s.clone()).unwrap_or_default();
+        for source in &sources {
             for (name, help, value) in source.counters() {
                 out.push_str(&format!(
                     "# HELP berth_{name} {help}.\n# TYPE berth_{name} counter\nberth_{name}_total {value}\n"
@@ -164,5 +229,68 @@ pub(crate) struct InFlight(Gauge);
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+/// A storage driver that counts and times every operation of the one it
+/// wraps into [`Metrics`].
+pub struct InstrumentedDriver {
+    inner: Arc<dyn StorageDriver>,
+    metrics: Arc<Metrics>,
+}
+
+impl InstrumentedDriver {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn StorageDriver>, metrics: Arc<Metrics>) -> InstrumentedDriver {
+        InstrumentedDriver { inner, metrics }
+    }
+}
+
+/// Times one call of the wrapped driver.
+macro_rules! timed {
+    ($self:ident, $op:literal, $call:expr) => {{
+        let started = Instant::now();
+        let result = $call.await;
+        $self
+            .metrics
+            .observe_driver($self.inner.name(), $op, started, &result);
+        result
+    }};
+}
+
+#[async_trait]
+impl StorageDriver for InstrumentedDriver {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    async fn get_content(&self, path: &str) -> berth_driver::Result<Bytes> {
+        timed!(self, "get_content", self.inner.get_content(path))
+    }
+    async fn put_content(&self, path: &str, content: Bytes) -> berth_driver::Result<()> {
+        timed!(self, "put_content", self.inner.put_content(path, content))
+    }
+    async fn reader(&self, path: &str, offset: u64) -> berth_driver::Result<ReadStream> {
+        timed!(self, "reader", self.inner.reader(path, offset))
+    }
+    async fn writer(&self, path: &str, append: bool) -> berth_driver::Result<Box<dyn FileWriter>> {
+        timed!(self, "writer", self.inner.writer(path, append))
+    }
+    async fn stat(&self, path: &str) -> berth_driver::Result<FileInfo> {
+        timed!(self, "stat", self.inner.stat(path))
+    }
+    async fn list(&self, path: &str) -> berth_driver::Result<Vec<String>> {
+        timed!(self, "list", self.inner.list(path))
+    }
+    async fn move_to(&self, source: &str, dest: &str) -> berth_driver::Result<()> {
+        timed!(self, "move", self.inner.move_to(source, dest))
+    }
+    async fn delete(&self, path: &str) -> berth_driver::Result<()> {
+        timed!(self, "delete", self.inner.delete(path))
+    }
+    async fn redirect_url(&self, path: &str) -> berth_driver::Result<Option<String>> {
+        timed!(self, "redirect_url", self.inner.redirect_url(path))
+    }
+    async fn walk(&self, from: &str, visit: &mut WalkFn<'_>) -> berth_driver::Result<()> {
+        timed!(self, "walk", self.inner.walk(from, visit))
     }
 }

@@ -240,12 +240,11 @@ impl BlobProvider for RepositoryBlobs {
             return Ok(None);
         }
         let descriptor = self.stat(digest).await?;
-        match self
-            .inner
-            .driver
-            .redirect_url(&paths::blob_data(&descriptor.digest))
-            .await
-        {
+        let path = paths::blob_data(&descriptor.digest);
+        if let Some(base) = &self.inner.options.redirect_base_url {
+            return Ok(Some(format!("{}{path}", base.trim_end_matches('/'))));
+        }
+        match self.inner.driver.redirect_url(&path).await {
             Ok(url) => Ok(url),
             Err(DriverError::Unsupported { .. }) => Ok(None),
             Err(e) => Err(storage_error(e)),

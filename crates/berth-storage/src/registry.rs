@@ -28,6 +28,10 @@ pub struct StorageOptions {
     /// The manifest schemas accepted and their validation policy
     /// (`validation.*`).
     pub manifests: ManifestRegistry,
+    /// Distribution's `redirect` storage middleware: blob reads redirect
+    /// to this base URL followed by the blob's storage path (a web server
+    /// or CDN in front of the same storage), instead of the driver's URLs.
+    pub redirect_base_url: Option<String>,
 }
 
 impl std::fmt::Debug for StorageOptions {
@@ -37,6 +41,7 @@ impl std::fmt::Debug for StorageOptions {
             .field("redirect", &self.redirect)
             .field("cache", &self.cache.is_some())
             .field("manifests", &self.manifests)
+            .field("redirect_base_url", &self.redirect_base_url)
             .finish()
     }
 }
