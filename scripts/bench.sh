@@ -10,6 +10,8 @@
 #   push     a 1 GiB local push vs dd and the digester alone
 #   catalog  10,000 repositories and 10,000 tags vs Debian's docker-registry
 #   s3       1 GiB through the S3 driver vs the bare SDK, on Garage
+#   http     manifest GET, blob HEAD, 1 KiB blob GET (req/s) and RSS, berth
+#            (release build) vs docker-registry, with wrk
 #
 # Installs what is missing (openssl, docker-registry; garage for s3) and
 # starts Garage on a free loopback port for the s3 benchmark. Results go to
@@ -18,10 +20,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib/services.sh
 . scripts/lib/services.sh
+# shellcheck source=lib/bench-http.sh
+. scripts/lib/bench-http.sh
 mkdir -p target/bench
 
 selected=("$@")
-[ "${#selected[@]}" -eq 0 ] && selected=(digest fs push catalog s3)
+[ "${#selected[@]}" -eq 0 ] && selected=(digest fs push catalog s3 http)
 
 for bench in "${selected[@]}"; do
     case $bench in
@@ -49,8 +53,12 @@ for bench in "${selected[@]}"; do
         log "S3 driver vs the bare SDK on Garage"
         cargo bench -p berth-driver-s3 --bench s3
         ;;
+    http)
+        log "HTTP: berth vs docker-registry"
+        bench_http
+        ;;
     *)
-        echo "bench.sh: unknown benchmark $bench (digest fs push catalog s3)" >&2
+        echo "bench.sh: unknown benchmark $bench (digest fs push catalog s3 http)" >&2
         exit 2
         ;;
     esac
