@@ -85,11 +85,30 @@ pub trait BlobProvider: BlobStatter {
     async fn get(&self, digest: &Digest) -> Result<Bytes>;
 
     /// Streams the blob, or a range of it.
-    async fn open(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<BlobContent>;
+    async fn open(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<BlobContent> {
+        let descriptor = self.stat(digest).await?;
+        self.open_described(descriptor, range).await
+    }
+
+    /// Streams a blob that [`stat`](BlobStatter::stat) just described,
+    /// without looking it up again (a request that has stat'ed the blob
+    /// already saves a storage round trip).
+    async fn open_described(
+        &self,
+        descriptor: Descriptor,
+        range: Option<Range<u64>>,
+    ) -> Result<BlobContent>;
 
     /// A URL the client can fetch the blob from directly, if any.
     async fn redirect_url(&self, digest: &Digest) -> Result<Option<String>> {
-        let _ = digest;
+        let descriptor = self.stat(digest).await?;
+        self.redirect_url_described(&descriptor).await
+    }
+
+    /// [`redirect_url`](BlobProvider::redirect_url) of a blob that `stat`
+    /// just described.
+    async fn redirect_url_described(&self, descriptor: &Descriptor) -> Result<Option<String>> {
+        let _ = descriptor;
         Ok(None)
     }
 }

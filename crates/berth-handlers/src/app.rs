@@ -136,9 +136,8 @@ async fn dispatch(
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let span = tracing::info_span!("request", id = %request_id);
-    let route_label = Route::parse(strip_prefix(req.path(), &state.settings.prefix))
-        .map(|r| r.label())
-        .unwrap_or("unknown");
+    let parsed = Route::parse(strip_prefix(req.path(), &state.settings.prefix));
+    let route_label = parsed.as_ref().map(Route::label).unwrap_or("unknown");
     let _upload = (route_label.starts_with("blob_upload")
         && !matches!(*req.method(), Method::GET | Method::HEAD))
     .then(|| state.metrics.upload_started());
@@ -150,7 +149,9 @@ async fn dispatch(
         .unwrap_or(0);
     let result = {
         use tracing::Instrument;
-        route(&req, body, &state).instrument(span.clone()).await
+        route(&req, parsed, body, &state)
+            .instrument(span.clone())
+            .await
     };
     let mut response = match result {
         Ok(response) => response,
@@ -214,9 +215,13 @@ fn strip_prefix<'p>(path: &'p str, prefix: &str) -> &'p str {
     }
 }
 
-async fn route(req: &HttpRequest, body: web::Payload, state: &AppState) -> HandlerResult {
-    let path = strip_prefix(req.path(), &state.settings.prefix);
-    let Some(route) = Route::parse(path) else {
+async fn route(
+    req: &HttpRequest,
+    route: Option<Route<'_>>,
+    body: web::Payload,
+    state: &AppState,
+) -> HandlerResult {
+    let Some(route) = route else {
         return Ok(HttpResponse::NotFound()
             .content_type("text/plain; charset=utf-8")
             .body("404 page not found\n"));

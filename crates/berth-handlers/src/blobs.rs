@@ -74,7 +74,7 @@ pub(crate) async fn get(ctx: &Ctx<'_>, repo: &Arc<dyn Repository>, digest: &str)
     let etag = format!("\"{digest}\"");
 
     if !ctx.is_head()
-        && let Some(url) = blobs.redirect_url(&digest).await?
+        && let Some(url) = blobs.redirect_url_described(&descriptor).await?
     {
         return Ok(HttpResponse::TemporaryRedirect()
             .insert_header((LOCATION, url))
@@ -119,7 +119,9 @@ pub(crate) async fn get(ctx: &Ctx<'_>, repo: &Arc<dyn Repository>, digest: &str)
     }
     let partial = range.start != 0 || range.end != size;
     let length = range.end - range.start;
-    let content = blobs.open(&digest, partial.then_some(range)).await?;
+    let content = blobs
+        .open_described(descriptor, partial.then_some(range))
+        .await?;
     Ok(response.body(actix_web::body::SizedStream::new(length, content.body)))
 }
 

@@ -204,8 +204,12 @@ impl BlobProvider for RepositoryBlobs {
         }
     }
 
-    async fn open(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<BlobContent> {
-        let descriptor = self.stat(digest).await?;
+    async fn open_described(
+        &self,
+        descriptor: Descriptor,
+        range: Option<Range<u64>>,
+    ) -> Result<BlobContent> {
+        let digest = &descriptor.digest;
         let size = u64::try_from(descriptor.size).unwrap_or(0);
         let range = match range {
             Some(r) => r.start.min(size)..r.end.min(size).max(r.start.min(size)),
@@ -235,11 +239,10 @@ impl BlobProvider for RepositoryBlobs {
         })
     }
 
-    async fn redirect_url(&self, digest: &Digest) -> Result<Option<String>> {
+    async fn redirect_url_described(&self, descriptor: &Descriptor) -> Result<Option<String>> {
         if !self.inner.options.redirect {
             return Ok(None);
         }
-        let descriptor = self.stat(digest).await?;
         let path = paths::blob_data(&descriptor.digest);
         if let Some(base) = &self.inner.options.redirect_base_url {
             return Ok(Some(format!("{}{path}", base.trim_end_matches('/'))));

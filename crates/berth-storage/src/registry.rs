@@ -165,8 +165,7 @@ impl Registry {
 
     /// Stats any blob in the registry, regardless of repository.
     pub fn blob_statter(&self) -> Arc<dyn BlobStatter> {
-        let global: Arc<dyn BlobDescriptorService> = self.inner.global.clone();
-        Arc::new(StatterOf(global))
+        self.inner.global.clone()
     }
 
     /// The blobs of repository `name`.
@@ -176,15 +175,5 @@ impl Registry {
             name: name.clone(),
             links: self.inner.links(name, LinkKind::Layer),
         }
-    }
-}
-
-/// Exposes a descriptor service as a plain statter.
-struct StatterOf(Arc<dyn BlobDescriptorService>);
-
-#[async_trait::async_trait]
-impl BlobStatter for StatterOf {
-    async fn stat(&self, digest: &Digest) -> Result<Descriptor> {
-        self.0.stat(digest).await
     }
 }
