@@ -8,6 +8,9 @@
 # ports, and checks with real clients from Debian:
 #   - buildah push of an image it built from local files, podman pull and
 #     push;
+#   - htpasswd access control: skopeo --dest-creds/--creds, podman login,
+#     push, pull and logout; anonymous and wrong-credential pushes refused,
+#     leaving no upload behind;
 #   - skopeo copy of a multi-layer OCI image, a two-platform OCI index
 #     (--all), a Docker schema 2 image and manifest list (--format v2s2),
 #     into berth and back out, digests compared; skopeo inspect, list-tags,
@@ -118,7 +121,12 @@ start_berth() {
         "$storage" "$PORT" "$extra" >"$WORK/$name.yml"
     "$BERTH" serve "$WORK/$name.yml" >"$WORK/$name.log" 2>&1 &
     PIDS+=("$!")
-    wait_until 30 "berth $name" curl -sf "http://127.0.0.1:$PORT/v2/"
+    if [[ $extra == *auth:* ]]; then
+        # With access control /v2/ answers 401 to anonymous requests.
+        wait_until 30 "berth $name" sh -c "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$PORT/v2/ | grep -qx 401"
+    else
+        wait_until 30 "berth $name" curl -sf "http://127.0.0.1:$PORT/v2/"
+    fi
 }
 
 # round_trip REGISTRY_HOST: every skopeo check against one berth.
@@ -180,6 +188,32 @@ check "podman push" \
     sh -c "podman tag '$reg/interop/buildah:v1' '$reg/interop/podman:v2' && podman push --tls-verify=false '$reg/interop/podman:v2'"
 check "podman's push pulls back with skopeo" \
     skopeo copy --src-tls-verify=false "docker://$reg/interop/podman:v2" "oci:$WORK/out-podman:v2"
+
+log "skopeo and podman against berth with htpasswd"
+command -v htpasswd >/dev/null || apt_install apache2-utils
+htpasswd -B -b -c "$WORK/htpasswd" alice s3cret 2>/dev/null
+start_berth htpasswd "  filesystem:\n    rootdirectory: $WORK/auth-root" \
+    "auth:\n  htpasswd:\n    realm: interop\n    path: $WORK/htpasswd"
+reg="127.0.0.1:$PORT"
+check "anonymous push is refused" \
+    sh -c "! skopeo copy --dest-tls-verify=false 'oci:$LAYOUT:amd64' 'docker://$reg/auth/image:v1'"
+check "skopeo copy --dest-creds" \
+    skopeo copy --dest-tls-verify=false --dest-creds alice:s3cret "oci:$LAYOUT:amd64" "docker://$reg/auth/image:v1"
+check "a push with wrong credentials is refused" \
+    sh -c "! skopeo copy --dest-tls-verify=false --dest-creds alice:wrong 'oci:$LAYOUT:multi' 'docker://$reg/auth/image:v2'"
+check "and leaves no upload behind (the repository exists; its _uploads is empty)" \
+    sh -c "test -d '$WORK/auth-root/docker/registry/v2/repositories/auth/image' && test -z \"\$(find '$WORK/auth-root' -path '*/_uploads/*')\""
+check "the image reads back with --creds, same digest" \
+    test "$(skopeo inspect --raw --tls-verify=false --creds alice:s3cret "docker://$reg/auth/image:v1" | sha256sum | cut -d' ' -f1)" = "$(raw_digest "oci:$LAYOUT:amd64")"
+export REGISTRY_AUTH_FILE="$WORK/podman-auth.json"
+check "podman login" podman login --tls-verify=false -u alice -p s3cret "$reg"
+check "podman push after login" \
+    sh -c "podman tag 'localhost/interop/buildah:v1' '$reg/auth/podman:v1' && podman push --tls-verify=false '$reg/auth/podman:v1'"
+check "podman pull after login" podman pull -q --tls-verify=false "$reg/auth/image:v1"
+check "podman logout" podman logout "$reg"
+check "podman pull after logout is refused" \
+    sh -c "! podman pull -q --tls-verify=false '$reg/auth/podman:v1'"
+unset REGISTRY_AUTH_FILE
 
 if [ -n "${BERTH_TEST_S3_ENDPOINT:-}" ] && [ -n "${BERTH_TEST_REDIS_URL:-}" ]; then
     redis_addr=${BERTH_TEST_REDIS_URL#redis://}

@@ -39,6 +39,7 @@ command -v skopeo >/dev/null || apt_install skopeo
 command -v umoci >/dev/null || apt_install umoci
 command -v podman >/dev/null || apt_install podman
 command -v buildah >/dev/null || apt_install buildah
+command -v htpasswd >/dev/null || apt_install apache2-utils
 start_redis
 start_garage
 export BERTH_TEST_REQUIRE_SERVICES=1

@@ -44,12 +44,6 @@ pub fn serve(path: Option<PathBuf>) -> Result<(), StartError> {
     {
         return Err("http.tls.letsencrypt (ACME) is not supported; set http.tls.certificate and http.tls.key".into());
     }
-    // Access control is not enforced yet: serving a configuration that asks
-    // for it would leave the registry open while its operator believes it
-    // is closed.
-    if loaded.config.auth.is_some() {
-        return Err("auth: access control (htpasswd, token, silly) is not supported yet, and berth will not serve an open registry in its place; remove the auth section to serve without authentication".into());
-    }
     let config = loaded.config;
     match &path {
         Some(path) => tracing::info!(config = %path.display(), "configuration loaded"),
@@ -174,10 +168,15 @@ async fn run(config: Configuration) -> Result<(), StartError> {
     let registry_for_exit = registry.clone();
     metrics.add_source(Arc::new(CacheCounters(registry.cache_health().clone())));
     let health = berth_handlers::HealthChecks::new();
-    start_health_checks(&config, &health, registry.driver().clone());
-    let state = web::Data::new(
-        AppState::new(Arc::new(registry), manifests, settings).with_metrics(metrics.clone()),
-    );
+    start_health_checks(&config, &health, registry.driver().clone())?;
+    let state = web::Data::new({
+        let state =
+            AppState::new(Arc::new(registry), manifests, settings).with_metrics(metrics.clone());
+        match &config.auth {
+            Some(auth) => state.with_access_controller(access_controller(auth)?),
+            None => state,
+        }
+    });
     let server =
         HttpServer::new(move || App::new().configure(berth_handlers::configure(state.clone())));
     let server = match config.http.listen()? {
@@ -366,13 +365,45 @@ impl berth_handlers::ScrapeSource for CacheCounters {
     }
 }
 
-/// Starts the checks of `health:` (Distribution's storage driver, file and
-/// TCP checks; HTTP checks are not supported yet and say so).
+/// The access controller of `auth:`.
+fn access_controller(
+    auth: &berth_config::Auth,
+) -> Result<Arc<dyn berth_auth::AccessController>, StartError> {
+    use berth_config::Auth;
+    let controller = match auth {
+        Auth::Htpasswd(h) => berth_auth::htpasswd(berth_auth::HtpasswdOptions {
+            realm: h.realm.clone(),
+            path: PathBuf::from(&h.path),
+        })?,
+        Auth::Silly(s) => {
+            tracing::warn!("auth.silly lets any Authorization header in: for tests only");
+            berth_auth::silly(berth_auth::SillyOptions {
+                realm: s.realm.clone(),
+                service: s.service.clone(),
+            })?
+        }
+        Auth::Token(t) => berth_auth::token(berth_auth::TokenOptions {
+            realm: t.realm.clone(),
+            service: t.service.clone(),
+            issuer: t.issuer.clone(),
+            rootcertbundle: t.rootcertbundle.as_ref().map(PathBuf::from),
+            jwks: t.jwks.as_ref().map(PathBuf::from),
+            autoredirect: t.autoredirect,
+            autoredirectpath: t.autoredirectpath.clone(),
+            signingalgorithms: t.signingalgorithms.clone(),
+        })?,
+    };
+    tracing::info!(controller = auth.name(), "access control on");
+    Ok(controller)
+}
+
+/// Starts the checks of `health:` (Distribution's storage driver, file,
+/// HTTP and TCP checks).
 fn start_health_checks(
     config: &Configuration,
     health: &Arc<berth_handlers::HealthChecks>,
     driver: Arc<dyn berth_driver::StorageDriver>,
-) {
+) -> Result<(), String> {
     let checks = &config.health;
     if checks.storagedriver.enabled {
         health.spawn(
@@ -402,11 +433,22 @@ fn start_health_checks(
         );
     }
     for http in &checks.http {
-        tracing::warn!(
-            uri = http.uri,
-            "health.http checks are not supported yet; ignored"
+        // Distribution waits without a limit when `timeout` is unset;
+        // berth gives up after the check's interval.
+        let check = berth_handlers::http_check(
+            http.uri.clone(),
+            http.headers.0.clone(),
+            http.statuscode,
+            http.timeout.unwrap_or(http.interval),
+        )?;
+        health.spawn(
+            &format!("http:{}", http.uri),
+            http.interval,
+            http.threshold,
+            check,
         );
     }
+    Ok(())
 }
 
 /// Announces this process in the storage and refreshes the entry until the

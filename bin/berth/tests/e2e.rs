@@ -609,11 +609,13 @@ fn access_log_can_be_switched_off() {
 #[test]
 fn debug_server_health_and_metrics() {
     let debug_port = berth_testkit::free_port();
+    let downstream = Downstream::start();
     let b = Berth::start_with(&format!(
-        "  debug:\n    addr: 127.0.0.1:{debug_port}\n    prometheus:\n      enabled: true\n      path: /metrics\nhealth:\n  storagedriver:\n    enabled: true\n    interval: 200ms\n    threshold: 2\n  file:\n    - file: {}/maintenance\n      interval: 200ms\n",
+        "  debug:\n    addr: 127.0.0.1:{debug_port}\n    prometheus:\n      enabled: true\n      path: /metrics\nhealth:\n  storagedriver:\n    enabled: true\n    interval: 200ms\n    threshold: 2\n  file:\n    - file: {}/maintenance\n      interval: 200ms\n  http:\n    - uri: {}/ping\n      headers:\n        X-Check: [berth]\n      statuscode: 204\n      interval: 200ms\n      timeout: 1s\n",
         std::env::temp_dir()
             .join(format!("berth-e2e-{debug_port}"))
-            .display()
+            .display(),
+        downstream.url,
     ));
     let debug = format!("http://127.0.0.1:{debug_port}");
     berth_testkit::wait_for_http(
@@ -631,33 +633,88 @@ fn debug_server_health_and_metrics() {
     );
     assert_eq!(r.status, 200);
     let text = r.text();
-    // Every sample line is `name{labels} value` with a numeric value.
-    for line in text
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-    {
-        let value = line.rsplit(' ').next().unwrap();
-        assert!(value.parse::<f64>().is_ok(), "bad sample line: {line}");
-    }
-    assert!(
-        text.contains(
-            "berth_http_requests_total{route=\"manifest\",method=\"PUT\",status=\"201\"} 1"
+    // Parsed by an independent Prometheus text-format parser.
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .unwrap_or_else(|e| panic!("/metrics does not parse: {e}\n{text}"));
+    let sample = |metric: &str, labels: &[(&str, &str)]| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .unwrap_or_else(|| panic!("no sample {metric} {labels:?} in\n{text}"))
+    };
+    let value = |metric: &str, labels: &[(&str, &str)]| match sample(metric, labels).value {
+        prometheus_parse::Value::Counter(v)
+        | prometheus_parse::Value::Gauge(v)
+        | prometheus_parse::Value::Untyped(v) => v,
+        ref other => panic!("{metric} is not a scalar: {other:?}"),
+    };
+    assert_eq!(
+        value(
+            "berth_http_requests_total",
+            &[("route", "manifest"), ("method", "PUT"), ("status", "201")]
         ),
-        "{text}"
+        1.0
     );
-    assert!(
-        text.contains("berth_http_request_duration_seconds_bucket"),
-        "{text}"
+    assert_eq!(
+        value(
+            "berth_http_requests_total",
+            &[("route", "manifest"), ("method", "GET"), ("status", "200")]
+        ),
+        1.0
     );
-    assert!(text.contains("berth_cache_hits_total"), "{text}");
-    assert!(text.contains("berth_uploads_in_flight 0"), "{text}");
+    match &sample(
+        "berth_http_request_duration_seconds",
+        &[("route", "manifest"), ("method", "GET")],
+    )
+    .value
+    {
+        prometheus_parse::Value::Histogram(buckets) => {
+            let inf = buckets.iter().find(|b| b.less_than == f64::INFINITY);
+            assert_eq!(inf.map(|b| b.count), Some(1.0), "{buckets:?}");
+        }
+        other => panic!("request duration is not a histogram: {other:?}"),
+    }
+    assert!(value("berth_http_response_body_bytes_total", &[]) > 0.0);
+    assert!(value("berth_http_request_body_bytes_total", &[]) > 0.0);
+    value("berth_cache_hits_total", &[]);
+    assert_eq!(value("berth_uploads_in_flight", &[]), 0.0);
     assert!(
-        text.contains("berth_storage_operations_total{driver=\"filesystem\",operation=\"put_content\",outcome=\"ok\"}"),
-        "{text}"
+        value(
+            "berth_storage_operations_total",
+            &[
+                ("driver", "filesystem"),
+                ("operation", "put_content"),
+                ("outcome", "ok")
+            ]
+        ) >= 1.0
     );
-    assert!(
-        text.contains("berth_storage_operation_duration_seconds_bucket"),
-        "{text}"
+    sample(
+        "berth_storage_operation_duration_seconds",
+        &[("driver", "filesystem")],
+    );
+
+    // The HTTP check: HEAD with the configured header; another status
+    // than `statuscode` fails it, and it heals when the status is back.
+    assert!(downstream.seen_header("x-check: berth"));
+    downstream.answer(500);
+    berth_testkit::wait_for_http(
+        &format!("{debug}/debug/health"),
+        503,
+        std::time::Duration::from_secs(10),
+    );
+    let r = common::Resp::from(
+        berth_testkit::http()
+            .get(&format!("{debug}/debug/health"))
+            .call()
+            .unwrap(),
+    );
+    assert!(r.text().contains("unexpected status: 500"), "{}", r.text());
+    downstream.answer(204);
+    berth_testkit::wait_for_http(
+        &format!("{debug}/debug/health"),
+        200,
+        std::time::Duration::from_secs(10),
     );
 
     // The maintenance file makes the file check fail; removing it heals.
@@ -700,29 +757,6 @@ fn debug_server_health_and_metrics() {
     );
 }
 
-/// A configuration asking for access control is refused rather than
-/// served open, until access control is implemented.
-#[test]
-fn auth_configuration_is_refused_not_served_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.yml");
-    std::fs::write(
-        &config,
-        "version: 0.1\nstorage:\n  inmemory: {}\nhttp:\n  addr: 127.0.0.1:0\nauth:\n  htpasswd:\n    realm: basic-realm\n    path: /nonexistent/htpasswd\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
-        .arg("serve")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("access control"), "{stderr}");
-}
-
-/// `maintenance.uploadpurging`: an upload older than `age` is removed by
-/// the background loop.
 #[test]
 fn old_uploads_are_purged() {
     let b = Berth::start_with(
@@ -769,4 +803,57 @@ fn redirect_middleware() {
     // Still only for blobs the repository has.
     b.get(&format!("/v2/other/app/blobs/{digest}"))
         .assert_error(404, "BLOB_UNKNOWN");
+}
+
+/// A loopback HTTP server answering every request with a settable status,
+/// recording the request heads it saw (for `health.http`).
+struct Downstream {
+    url: String,
+    status: std::sync::Arc<std::sync::atomic::AtomicU16>,
+    heads: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Downstream {
+    fn start() -> Downstream {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let status = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(204));
+        let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (s, h) = (status.clone(), heads.clone());
+        // The thread ends with the test process.
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line.to_ascii_lowercase());
+                }
+                h.lock().unwrap().push(head);
+                let code = s.load(std::sync::atomic::Ordering::SeqCst);
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        Downstream { url, status, heads }
+    }
+
+    fn answer(&self, code: u16) {
+        self.status.store(code, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn seen_header(&self, line: &str) -> bool {
+        self.heads
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|h| h.starts_with("head /ping ") && h.contains(line))
+    }
 }

@@ -7,6 +7,7 @@ use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use berth_api::{ErrorCode, Route, UrlBuilder};
+use berth_auth::{Access, AccessController, AuthError};
 use berth_core::{Namespace, Repository};
 use berth_digest::Digest;
 use berth_manifest::ManifestRegistry;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub manifests: ManifestRegistry,
     /// Settings.
     pub settings: Settings,
+    /// Access control (`auth:`); `None`: every request is allowed.
+    pub access: Option<Arc<dyn AccessController>>,
     pub(crate) signer: StateSigner,
     pub(crate) extra_headers: Vec<(HeaderName, HeaderValue)>,
 }
@@ -72,6 +75,12 @@ impl AppState {
     /// Uses `metrics` (which may carry extra scrape sources).
     pub fn with_metrics(mut self, metrics: Arc<crate::Metrics>) -> AppState {
         self.metrics = metrics;
+        self
+    }
+
+    /// Checks every request with `controller` (Distribution's `auth:`).
+    pub fn with_access_controller(mut self, controller: Arc<dyn AccessController>) -> AppState {
+        self.access = Some(controller);
         self
     }
 
@@ -95,6 +104,7 @@ impl AppState {
             namespace,
             metrics: Arc::new(crate::Metrics::new()),
             manifests,
+            access: None,
             signer: StateSigner::new(settings.secret.clone()),
             settings,
             extra_headers,
@@ -135,7 +145,7 @@ async fn dispatch(
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let span = tracing::info_span!("request", id = %request_id);
+    let span = tracing::info_span!("request", id = %request_id, user = tracing::field::Empty);
     let parsed = Route::parse(strip_prefix(req.path(), &state.settings.prefix));
     let route_label = parsed.as_ref().map(Route::label).unwrap_or("unknown");
     let _upload = (route_label.starts_with("blob_upload")
@@ -193,6 +203,11 @@ async fn dispatch(
                 method = %req.method(),
                 uri = %req.uri(),
                 status = response.status().as_u16(),
+                user = response
+                    .extensions()
+                    .get::<AuthenticatedUser>()
+                    .map(|u| u.0.as_str())
+                    .unwrap_or(""),
                 duration_ms = started.elapsed().as_secs_f64() * 1000.0,
                 remote = info.realip_remote_addr().unwrap_or(""),
                 user_agent = req
@@ -227,6 +242,19 @@ async fn route(
             .body("404 page not found\n"));
     };
     let method = req.method();
+    let mut ctx = Ctx {
+        req,
+        state,
+        user: None,
+        mount_allowed: true,
+    };
+    if let Some(controller) = &state.access {
+        match authorize(&mut ctx, controller.as_ref(), &route).await {
+            Ok(()) => {}
+            Err(Denial::Challenge(err)) => return Err(*err),
+            Err(Denial::BadRequest) => return Ok(HttpResponse::BadRequest().finish()),
+        }
+    }
     let is_write = !matches!(*method, Method::GET | Method::HEAD);
     if is_write && state.settings.read_only && !matches!(route, Route::Base | Route::Catalog) {
         return Err(HandlerError::new(
@@ -234,47 +262,154 @@ async fn route(
             "the registry is in read-only mode",
         ));
     }
-    let ctx = Ctx { req, state };
+    let mut response = dispatch_route(&ctx, route, body).await;
+    if let (Some(user), Ok(response)) = (&ctx.user, &mut response) {
+        response
+            .extensions_mut()
+            .insert(AuthenticatedUser(user.clone()));
+    }
+    response
+}
+
+/// The authenticated user of a response, for the access log.
+struct AuthenticatedUser(String);
+
+/// Why a request is not let through.
+enum Denial {
+    /// 401 with the controller's challenge.
+    Challenge(Box<HandlerError>),
+    /// The controller could not decide: a bare 400, as Distribution.
+    BadRequest,
+}
+
+/// The accesses `route` needs with `method`, as Distribution asks for
+/// them: `pull` to read, `pull` and `push` to write, `delete` to delete,
+/// `registry:catalog:*` for the catalog, nothing but authentication for
+/// `/v2/`.
+fn required_access(route: &Route<'_>, method: &Method) -> Vec<Access> {
+    let name = match route {
+        Route::Base => return Vec::new(),
+        Route::Catalog => return vec![Access::catalog()],
+        Route::Tags { name }
+        | Route::Referrers { name, .. }
+        | Route::Manifest { name, .. }
+        | Route::Blob { name, .. }
+        | Route::UploadStart { name }
+        | Route::Upload { name, .. } => *name,
+    };
+    let actions: &[&str] = match *method {
+        Method::GET | Method::HEAD => &["pull"],
+        Method::POST | Method::PUT | Method::PATCH => &["pull", "push"],
+        Method::DELETE => &["delete"],
+        _ => &[],
+    };
+    actions
+        .iter()
+        .map(|action| Access::repository(name, *action))
+        .collect()
+}
+
+/// Asks `controller` whether the request may do what `route` needs;
+/// records the user on the context and the request span. A mount also
+/// needs `pull` on its source; without it the mount is dropped and the
+/// request is a plain upload.
+async fn authorize(
+    ctx: &mut Ctx<'_>,
+    controller: &dyn AccessController,
+    route: &Route<'_>,
+) -> Result<(), Denial> {
+    let req = ctx.req;
+    let text = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let (host, remote) = {
+        let info = req.connection_info();
+        (
+            info.host().to_owned(),
+            info.realip_remote_addr().map(str::to_owned),
+        )
+    };
+    let mut request = berth_auth::Request::new().with_host(&host);
+    request.authorization = text("authorization");
+    request.scheme = text(berth_api::headers::FORWARDED_PROTO);
+    request.remote_addr = remote.as_deref();
+    let access = required_access(route, req.method());
+    let grant = match controller.authorize(&request, &access).await {
+        Ok(grant) => grant,
+        Err(AuthError::Challenge(challenge)) => {
+            tracing::debug!(reason = challenge.message(), "authorization refused");
+            let detail = if access.is_empty() {
+                serde_json::Value::Null
+            } else {
+                serde_json::to_value(&access).unwrap_or_default()
+            };
+            let error = HandlerError::from(
+                berth_api::ApiError::new(ErrorCode::Unauthorized).detail(detail),
+            )
+            .with_header(header::WWW_AUTHENTICATE, challenge.www_authenticate());
+            return Err(Denial::Challenge(Box::new(error)));
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "error checking authorization");
+            return Err(Denial::BadRequest);
+        }
+    };
+    if let Some(user) = grant.user {
+        tracing::Span::current().record("user", user.name.as_str());
+        ctx.user = Some(user.name);
+    }
+    if let Route::UploadStart { .. } = route
+        && let (Some(_), Some(from)) = (ctx.param("mount"), ctx.param("from"))
+    {
+        let source = [Access::repository(from.as_str(), "pull")];
+        if controller.authorize(&request, &source).await.is_err() {
+            tracing::info!(from = %from, "no pull access to the mount source; uploading instead");
+            ctx.mount_allowed = false;
+        }
+    }
+    Ok(())
+}
+
+async fn dispatch_route(ctx: &Ctx<'_>, route: Route<'_>, body: web::Payload) -> HandlerResult {
+    let method = ctx.req.method();
     match (route, method.clone()) {
         (Route::Base, Method::GET | Method::HEAD) => Ok(HttpResponse::Ok()
             .content_type(berth_api::headers::JSON)
             .body("{}")),
-        (Route::Catalog, Method::GET | Method::HEAD) => lists::catalog(&ctx).await,
+        (Route::Catalog, Method::GET | Method::HEAD) => lists::catalog(ctx).await,
         (Route::Tags { name }, Method::GET | Method::HEAD) => {
-            lists::tags(&ctx, &ctx.repository(name)?).await
+            lists::tags(ctx, &ctx.repository(name)?).await
         }
         (Route::Referrers { name, digest }, Method::GET | Method::HEAD) => {
-            lists::referrers(&ctx, &ctx.repository(name)?, digest).await
+            lists::referrers(ctx, &ctx.repository(name)?, digest).await
         }
         (Route::Manifest { name, reference }, Method::GET | Method::HEAD) => {
-            manifests::get(&ctx, &ctx.repository(name)?, reference).await
+            manifests::get(ctx, &ctx.repository(name)?, reference).await
         }
         (Route::Manifest { name, reference }, Method::PUT) => {
-            manifests::put(&ctx, &ctx.repository(name)?, reference, body).await
+            manifests::put(ctx, &ctx.repository(name)?, reference, body).await
         }
         (Route::Manifest { name, reference }, Method::DELETE) => {
-            manifests::delete(&ctx, &ctx.repository(name)?, reference).await
+            manifests::delete(ctx, &ctx.repository(name)?, reference).await
         }
         (Route::Blob { name, digest }, Method::GET | Method::HEAD) => {
-            blobs::get(&ctx, &ctx.repository(name)?, digest).await
+            blobs::get(ctx, &ctx.repository(name)?, digest).await
         }
         (Route::Blob { name, digest }, Method::DELETE) => {
-            blobs::delete(&ctx, &ctx.repository(name)?, digest).await
+            blobs::delete(ctx, &ctx.repository(name)?, digest).await
         }
         (Route::UploadStart { name }, Method::POST) => {
-            uploads::start(&ctx, &ctx.repository(name)?, body).await
+            uploads::start(ctx, &ctx.repository(name)?, body).await
         }
         (Route::Upload { name, id }, Method::GET | Method::HEAD) => {
-            uploads::status(&ctx, &ctx.repository(name)?, id).await
+            uploads::status(ctx, &ctx.repository(name)?, id).await
         }
         (Route::Upload { name, id }, Method::PATCH) => {
-            uploads::patch(&ctx, &ctx.repository(name)?, id, body).await
+            uploads::patch(ctx, &ctx.repository(name)?, id, body).await
         }
         (Route::Upload { name, id }, Method::PUT) => {
-            uploads::finish(&ctx, &ctx.repository(name)?, id, body).await
+            uploads::finish(ctx, &ctx.repository(name)?, id, body).await
         }
         (Route::Upload { name, id }, Method::DELETE) => {
-            uploads::cancel(&ctx, &ctx.repository(name)?, id).await
+            uploads::cancel(ctx, &ctx.repository(name)?, id).await
         }
         _ => Err(HandlerError::new(
             ErrorCode::Unsupported,
@@ -287,6 +422,10 @@ async fn route(
 pub(crate) struct Ctx<'a> {
     pub(crate) req: &'a HttpRequest,
     pub(crate) state: &'a AppState,
+    /// The authenticated user, if access control named one.
+    pub(crate) user: Option<String>,
+    /// Whether a mount may be tried (the source may be pulled).
+    pub(crate) mount_allowed: bool,
 }
 
 impl Ctx<'_> {

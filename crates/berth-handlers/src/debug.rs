@@ -158,6 +158,46 @@ pub fn tcp_check(addr: String, timeout: Duration) -> CheckFn {
     })
 }
 
+/// Distribution's HTTP check: a `HEAD` of `uri` (with `headers`, redirects
+/// followed) answers `status` within `timeout`.
+pub fn http_check(
+    uri: String,
+    headers: Vec<(String, Vec<String>)>,
+    status: u16,
+    timeout: Duration,
+) -> Result<CheckFn, String> {
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| format!("health.http {uri}: {e}"))?;
+    let mut header_map = reqwest::header::HeaderMap::new();
+    for (name, values) in &headers {
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|e| format!("health.http {uri}: header {name}: {e}"))?;
+        for value in values {
+            let value = reqwest::header::HeaderValue::from_str(value)
+                .map_err(|e| format!("health.http {uri}: header {name}: {e}"))?;
+            header_map.append(name.clone(), value);
+        }
+    }
+    reqwest::Url::parse(&uri).map_err(|e| format!("health.http {uri}: {e}"))?;
+    Ok(Arc::new(move || {
+        let request = client.head(&uri).headers(header_map.clone());
+        let uri = uri.clone();
+        Box::pin(async move {
+            match request.send().await {
+                Ok(response) if response.status().as_u16() == status => Ok(()),
+                Ok(response) => Err(format!(
+                    "{uri}: downstream service returned unexpected status: {}",
+                    response.status().as_u16()
+                )),
+                Err(e) if e.is_timeout() => Err(format!("{uri}: timed out after {timeout:?}")),
+                Err(e) => Err(format!("error while checking {uri}: {e}")),
+            }
+        })
+    }))
+}
+
 /// Registers `/debug/health` and, if given, the metrics path.
 pub fn configure_debug(
     health: Arc<HealthChecks>,

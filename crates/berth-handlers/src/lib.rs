@@ -46,7 +46,8 @@ mod uploads;
 
 pub use app::{AppState, Settings, configure};
 pub use debug::{
-    CheckFn, CheckResult, HealthChecks, configure_debug, file_check, storage_check, tcp_check,
+    CheckFn, CheckResult, HealthChecks, configure_debug, file_check, http_check, storage_check,
+    tcp_check,
 };
 pub use error::{HandlerError, HandlerResult};
 pub use metrics::{InstrumentedDriver, Metrics, ScrapeSource};

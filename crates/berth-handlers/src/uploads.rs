@@ -127,8 +127,11 @@ pub(crate) async fn start(
     let mut options = CreateOptions::default();
     if let (Some(mount), Some(from)) = (ctx.param("mount"), ctx.param("from")) {
         let digest = parse_digest(&mount)?;
-        // A bad source name is not the client's failure to push: upload.
-        if let Ok(from) = berth_reference::RepositoryName::parse(&from) {
+        // A bad source name, or one the client may not pull from, is not
+        // the client's failure to push: upload.
+        if let Ok(from) = berth_reference::RepositoryName::parse(&from)
+            && ctx.mount_allowed
+        {
             options.mount_from = Some((from, digest));
         }
     }

@@ -18,6 +18,8 @@ pub struct Berth {
     pub log: PathBuf,
     /// The configuration file it runs with.
     pub config: PathBuf,
+    /// Sent as `Authorization` with every request of the helpers below.
+    pub authorization: Option<String>,
     _child: ChildGuard,
     _dir: tempfile::TempDir,
 }
@@ -54,6 +56,31 @@ impl Berth {
             ),
         )
         .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let prefix = extra
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("prefix:"))
+            .map(|p| p.trim().trim_end_matches('/').to_owned())
+            .unwrap_or_default();
+        // With access control, `/v2/` answers 401 until credentials come.
+        let ready = if extra.lines().any(|l| l.starts_with("auth:")) {
+            401
+        } else {
+            200
+        };
+        Berth::spawn(dir, config, url, &prefix, root, ready)
+    }
+
+    /// Starts berth on `config` (in `dir`, which the server keeps) and
+    /// waits until `{url}{prefix}/v2/` answers `ready`.
+    pub fn spawn(
+        dir: tempfile::TempDir,
+        config: PathBuf,
+        url: String,
+        prefix: &str,
+        root: PathBuf,
+        ready: u16,
+    ) -> Berth {
         let log = dir.path().join("berth.log");
         let child = Command::new(env!("CARGO_BIN_EXE_berth"))
             .arg("serve")
@@ -63,21 +90,28 @@ impl Berth {
             .spawn()
             .expect("start berth");
         let guard = ChildGuard(child);
-        let url = format!("http://127.0.0.1:{port}");
-        let prefix = extra
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("prefix:"))
-            .map(|p| p.trim().trim_end_matches('/').to_owned())
-            .unwrap_or_default();
-        wait_for_http(&format!("{url}{prefix}/v2/"), 200, Duration::from_secs(30));
+        wait_for_http(
+            &format!("{url}{prefix}/v2/"),
+            ready,
+            Duration::from_secs(30),
+        );
         Berth {
             url,
             root,
             log,
-            config: config.clone(),
+            config,
+            authorization: None,
             _child: guard,
             _dir: dir,
         }
+    }
+
+    /// Sends HTTP basic credentials with every request from now on.
+    pub fn with_basic(mut self, user: &str, password: &str) -> Berth {
+        use base64::Engine;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        self.authorization = Some(format!("Basic {token}"));
+        self
     }
 
     /// The server process's PID.
@@ -112,11 +146,18 @@ impl Berth {
     }
 
     pub fn get(&self, path: &str) -> Resp {
-        Resp::from(http().get(&self.url(path)).call().unwrap())
+        let mut req = http().get(&self.url(path));
+        if let Some(auth) = &self.authorization {
+            req = req.header("Authorization", auth);
+        }
+        Resp::from(req.call().unwrap())
     }
 
     pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
         let mut req = http().get(&self.url(path));
+        if let Some(auth) = &self.authorization {
+            req = req.header("Authorization", auth);
+        }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -124,19 +165,34 @@ impl Berth {
     }
 
     pub fn head(&self, path: &str) -> Resp {
-        Resp::from(http().head(&self.url(path)).call().unwrap())
+        let mut req = http().head(&self.url(path));
+        if let Some(auth) = &self.authorization {
+            req = req.header("Authorization", auth);
+        }
+        Resp::from(req.call().unwrap())
     }
 
     pub fn delete(&self, path: &str) -> Resp {
-        Resp::from(http().delete(&self.url(path)).call().unwrap())
+        let mut req = http().delete(&self.url(path));
+        if let Some(auth) = &self.authorization {
+            req = req.header("Authorization", auth);
+        }
+        Resp::from(req.call().unwrap())
     }
 
     pub fn post(&self, path: &str, body: &[u8]) -> Resp {
-        Resp::from(http().post(&self.url(path)).send(body).unwrap())
+        let mut req = http().post(&self.url(path));
+        if let Some(auth) = &self.authorization {
+            req = req.header("Authorization", auth);
+        }
+        Resp::from(req.send(body).unwrap())
     }
 
     pub fn put(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
         let mut req = http().put(&self.url(path));
+        if let Some(auth) = &self.authorization {
+            req = req.header("Authorization", auth);
+        }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
@@ -145,6 +201,9 @@ impl Berth {
 
     pub fn patch(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
         let mut req = http().patch(&self.url(path));
+        if let Some(auth) = &self.authorization {
+            req = req.header("Authorization", auth);
+        }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
