@@ -169,11 +169,19 @@ async fn run(config: Configuration) -> Result<(), StartError> {
     metrics.add_source(Arc::new(CacheCounters(registry.cache_health().clone())));
     let health = berth_handlers::HealthChecks::new();
     start_health_checks(&config, &health, registry.driver().clone())?;
+    let notifier = start_notifier(&config, &instance_id).await?;
+    if let Some(notifier) = &notifier {
+        metrics.add_source(Arc::new(EndpointCounters(notifier.clone())));
+    }
     let state = web::Data::new({
         let state =
             AppState::new(Arc::new(registry), manifests, settings).with_metrics(metrics.clone());
-        match &config.auth {
+        let state = match &config.auth {
             Some(auth) => state.with_access_controller(access_controller(auth)?),
+            None => state,
+        };
+        match &notifier {
+            Some(notifier) => state.with_notifier(notifier.clone()),
             None => state,
         }
     });
@@ -229,6 +237,10 @@ async fn run(config: Configuration) -> Result<(), StartError> {
         actix_web::rt::spawn(debug_server.run());
     }
     let served = server.run().await;
+    if let Some(notifier) = &notifier {
+        // Events not yet delivered stay in the spool for the next start.
+        notifier.shutdown().await;
+    }
     if announced && let Err(e) = registry_for_exit.withdraw_instance(&instance_id).await {
         tracing::warn!(error = %e, "could not remove this instance's entry from the storage");
     }
@@ -362,6 +374,138 @@ impl berth_handlers::ScrapeSource for CacheCounters {
                 self.0.errors(),
             ),
         ]
+    }
+}
+
+/// Starts delivering `notifications:` to its enabled endpoints; `None`
+/// when there are none.
+async fn start_notifier(
+    config: &Configuration,
+    instance_id: &str,
+) -> Result<Option<berth_notifications::Notifier>, StartError> {
+    let n = &config.notifications;
+    if n.endpoints.iter().all(|e| e.disabled) {
+        return Ok(None);
+    }
+    let spool_dir = match (&n.spool.directory, &config.storage.driver) {
+        (Some(dir), _) => PathBuf::from(dir),
+        (None, berth_config::StorageDriver::Filesystem(fs)) => {
+            PathBuf::from(&fs.rootdirectory).join("berth/notifications")
+        }
+        (None, _) => PathBuf::from("/var/lib/berth/notifications"),
+    };
+    // As Distribution: this host's name with the port of http.addr.
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    let addr = match (hostname.is_empty(), config.http.addr.rsplit_once(':')) {
+        (false, Some((_, port))) => format!("{hostname}:{port}"),
+        _ => config.http.addr.clone(),
+    };
+    let options = berth_notifications::NotificationsOptions {
+        endpoints: n
+            .endpoints
+            .iter()
+            .map(|e| berth_notifications::EndpointOptions {
+                name: e.name.clone(),
+                disabled: e.disabled,
+                url: e.url.clone(),
+                headers: e.headers.0.clone(),
+                timeout: e.timeout,
+                threshold: u32::try_from(e.threshold).unwrap_or(u32::MAX),
+                backoff: e.backoff,
+                ignored_media_types: e
+                    .ignoredmediatypes
+                    .iter()
+                    .chain(&e.ignore.mediatypes)
+                    .cloned()
+                    .collect(),
+                ignore_actions: e.ignore.actions.clone(),
+            })
+            .collect(),
+        include_references: n.events.includereferences,
+        spool_dir: spool_dir.clone(),
+        max_queue_bytes: n.spool.maxbytes,
+        media_type: berth_notifications::EventsMediaType::parse(&n.events.mediatype)
+            .unwrap_or_default(),
+        source: berth_notifications::SourceRecord {
+            addr,
+            instance_id: instance_id.to_owned(),
+        },
+    };
+    let notifier = berth_notifications::Notifier::start(options)
+        .await
+        .map_err(|e| format!("notifications (spool {}): {e}", spool_dir.display()))?;
+    tracing::info!(spool = %spool_dir.display(), "notifications on");
+    Ok(Some(notifier))
+}
+
+/// Per-endpoint notification counters for `/metrics`.
+struct EndpointCounters(berth_notifications::Notifier);
+
+impl berth_handlers::ScrapeSource for EndpointCounters {
+    fn samples(&self) -> Vec<berth_handlers::Sample> {
+        let mut out = Vec::new();
+        for stats in self.0.stats() {
+            let sample = |name, help, gauge, value| berth_handlers::Sample {
+                name,
+                help,
+                gauge,
+                labels: vec![("endpoint", stats.name.clone())],
+                value,
+            };
+            out.extend([
+                sample(
+                    "notifications_pending",
+                    "Events queued for an endpoint, not yet delivered",
+                    true,
+                    stats.pending,
+                ),
+                sample(
+                    "notifications_queue_bytes",
+                    "Bytes of an endpoint's queue on disk",
+                    true,
+                    stats.queue_bytes,
+                ),
+                sample(
+                    "notifications_delivered",
+                    "Events an endpoint accepted (2xx or 3xx)",
+                    false,
+                    stats.delivered,
+                ),
+                sample(
+                    "notifications_failed",
+                    "Delivery attempts that failed",
+                    false,
+                    stats.failed,
+                ),
+                sample(
+                    "notifications_retries",
+                    "Delivery attempts that repeated an earlier one",
+                    false,
+                    stats.retries,
+                ),
+                sample(
+                    "notifications_dropped",
+                    "Events dropped (queue full, or unreadable records)",
+                    false,
+                    stats.dropped,
+                ),
+                sample(
+                    "notifications_spool_errors",
+                    "Errors writing or reading an endpoint's queue",
+                    false,
+                    stats.spool_errors,
+                ),
+                sample(
+                    "notifications_last_status",
+                    "The HTTP status of the last delivery attempt (0: none, or no response)",
+                    true,
+                    u64::from(stats.last_status.unwrap_or(0)),
+                ),
+            ]);
+        }
+        out
     }
 }
 

@@ -62,8 +62,10 @@ auth:
 redis:
   addr: localhost:6379
 notifications:
+  events: {includereferences: true, mediatype: v1}
   endpoints:
     - {name: e, url: 'http://e'}
+  spool: {directory: /s, maxbytes: 1024}
 health:
   file: [{file: /f}]
   http: [{uri: 'http://h'}]

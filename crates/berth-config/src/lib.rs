@@ -151,8 +151,8 @@ pub use http::{
 pub use keys::known_keys;
 pub use log::{AccessLog, Log, LogFormatter, LogLevel};
 pub use notifications::{
-    DEFAULT_ENDPOINT_BACKOFF, DEFAULT_ENDPOINT_THRESHOLD, DEFAULT_ENDPOINT_TIMEOUT, Endpoint,
-    Events, Ignore, Notifications,
+    DEFAULT_ENDPOINT_BACKOFF, DEFAULT_ENDPOINT_THRESHOLD, DEFAULT_ENDPOINT_TIMEOUT,
+    DEFAULT_SPOOL_MAX_BYTES, Endpoint, Events, Ignore, Notifications, Spool,
 };
 pub use redis::{Redis, RedisPool, RedisTls};
 pub use sections::{

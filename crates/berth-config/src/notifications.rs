@@ -15,6 +15,8 @@ pub const DEFAULT_ENDPOINT_TIMEOUT: Duration = Duration::from_secs(1);
 pub const DEFAULT_ENDPOINT_THRESHOLD: u64 = 10;
 /// An endpoint's `backoff` default.
 pub const DEFAULT_ENDPOINT_BACKOFF: Duration = Duration::from_secs(1);
+/// `notifications.spool.maxbytes` default: 256 MiB per endpoint.
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 256 << 20;
 
 /// `notifications:`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -24,14 +26,51 @@ pub struct Notifications {
     /// `endpoints`: where events are posted.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub endpoints: Vec<Endpoint>,
+    /// `spool` (berth): the durable event queues.
+    pub spool: Spool,
+}
+
+/// `notifications.spool` (berth): where events wait until delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Spool {
+    /// `directory`: on local disk, one subdirectory per endpoint. Not set:
+    /// `<rootdirectory>/berth/notifications` with filesystem storage,
+    /// else `/var/lib/berth/notifications`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory: Option<String>,
+    /// `maxbytes`: the bound of each endpoint's queue; when full, the
+    /// oldest events are dropped. Default 256 MiB.
+    pub maxbytes: u64,
+}
+
+impl Default for Spool {
+    fn default() -> Spool {
+        Spool {
+            directory: None,
+            maxbytes: DEFAULT_SPOOL_MAX_BYTES,
+        }
+    }
 }
 
 /// `notifications.events`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Events {
     /// `includereferences`: list a manifest's references in its events.
     /// Default false.
     pub includereferences: bool,
+    /// `mediatype` (berth): the envelope's media type, `v2` (default,
+    /// `application/vnd.docker.distribution.events.v2+json`) or `v1` for
+    /// consumers written for Distribution 2.x.
+    pub mediatype: String,
+}
+
+impl Default for Events {
+    fn default() -> Events {
+        Events {
+            includereferences: false,
+            mediatype: "v2".to_owned(),
+        }
+    }
 }
 
 /// One of `notifications.endpoints`.
@@ -77,12 +116,52 @@ pub struct Ignore {
 pub(crate) fn decode(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<Notifications, ConfigError> {
     let mut events = o.child(ctx, "events")?;
     let includereferences = events.flag(ctx, "includereferences")?;
+    let mediatype = match events.take("mediatype") {
+        None => "v2".to_owned(),
+        Some((p, v)) => match ctx.string(&p, v)?.to_ascii_lowercase().as_str() {
+            "v2" | "application/vnd.docker.distribution.events.v2+json" => "v2".to_owned(),
+            "v1" | "application/vnd.docker.distribution.events.v1+json" => "v1".to_owned(),
+            _ => {
+                return Err(ctx.invalid(
+                    &p,
+                    v,
+                    "v2 or v1 (application/vnd.docker.distribution.events.v2+json or v1+json)",
+                ));
+            }
+        },
+    };
     events.finish(ctx);
     let endpoints = o.list(ctx, "endpoints", decode_endpoint)?;
+    let mut names = std::collections::BTreeSet::new();
+    for (i, e) in endpoints.iter().enumerate() {
+        if !names.insert(e.name.as_str()) {
+            return Err(ctx.invalid(
+                &format!("notifications.endpoints[{i}].name"),
+                &Value::String(e.name.clone()),
+                "a name no other endpoint has (it names the endpoint's queue)",
+            ));
+        }
+    }
+    let mut spool = o.child(ctx, "spool")?;
+    let spool_section = Spool {
+        directory: spool.non_empty(ctx, "directory")?,
+        maxbytes: match spool.take("maxbytes") {
+            None => DEFAULT_SPOOL_MAX_BYTES,
+            Some((p, v)) => match ctx.unsigned(&p, v)? {
+                0 => return Err(ctx.invalid(&p, v, "a number of bytes above 0")),
+                n => n,
+            },
+        },
+    };
+    spool.finish(ctx);
     o.finish(ctx);
     Ok(Notifications {
-        events: Events { includereferences },
+        events: Events {
+            includereferences,
+            mediatype,
+        },
         endpoints,
+        spool: spool_section,
     })
 }
 

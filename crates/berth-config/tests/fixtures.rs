@@ -188,7 +188,9 @@ fn development_config() {
     expected.notifications = Notifications {
         events: Events {
             includereferences: true,
+            ..Events::default()
         },
+        spool: Default::default(),
         endpoints: vec![
             endpoint(
                 "local-5003",
@@ -325,8 +327,10 @@ fn s3_redis_notifications_htpasswd_config() {
         c.notifications,
         Notifications {
             events: Events {
-                includereferences: true
+                includereferences: true,
+                ..Events::default()
             },
+            spool: Default::default(),
             endpoints: vec![Endpoint {
                 name: "alistener".into(),
                 disabled: false,

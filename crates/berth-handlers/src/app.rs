@@ -67,6 +67,8 @@ pub struct AppState {
     pub settings: Settings,
     /// Access control (`auth:`); `None`: every request is allowed.
     pub access: Option<Arc<dyn AccessController>>,
+    /// Webhook events (`notifications:`); `None`: no events.
+    pub notifier: Option<berth_notifications::Notifier>,
     pub(crate) signer: StateSigner,
     pub(crate) extra_headers: Vec<(HeaderName, HeaderValue)>,
 }
@@ -81,6 +83,12 @@ impl AppState {
     /// Checks every request with `controller` (Distribution's `auth:`).
     pub fn with_access_controller(mut self, controller: Arc<dyn AccessController>) -> AppState {
         self.access = Some(controller);
+        self
+    }
+
+    /// Emits events of what requests do through `notifier`.
+    pub fn with_notifier(mut self, notifier: berth_notifications::Notifier) -> AppState {
+        self.notifier = notifier.is_active().then_some(notifier);
         self
     }
 
@@ -105,6 +113,7 @@ impl AppState {
             metrics: Arc::new(crate::Metrics::new()),
             manifests,
             access: None,
+            notifier: None,
             signer: StateSigner::new(settings.secret.clone()),
             settings,
             extra_headers,
@@ -159,7 +168,7 @@ async fn dispatch(
         .unwrap_or(0);
     let result = {
         use tracing::Instrument;
-        route(&req, parsed, body, &state)
+        route(&req, &request_id, parsed, body, &state)
             .instrument(span.clone())
             .await
     };
@@ -232,6 +241,7 @@ fn strip_prefix<'p>(path: &'p str, prefix: &str) -> &'p str {
 
 async fn route(
     req: &HttpRequest,
+    request_id: &str,
     route: Option<Route<'_>>,
     body: web::Payload,
     state: &AppState,
@@ -244,6 +254,7 @@ async fn route(
     let method = req.method();
     let mut ctx = Ctx {
         req,
+        request_id,
         state,
         user: None,
         mount_allowed: true,
@@ -421,6 +432,8 @@ async fn dispatch_route(ctx: &Ctx<'_>, route: Route<'_>, body: web::Payload) -> 
 /// One request's view of the application.
 pub(crate) struct Ctx<'a> {
     pub(crate) req: &'a HttpRequest,
+    /// The request's id (`X-Request-Id`).
+    pub(crate) request_id: &'a str,
     pub(crate) state: &'a AppState,
     /// The authenticated user, if access control named one.
     pub(crate) user: Option<String>,
@@ -433,7 +446,35 @@ impl Ctx<'_> {
     pub(crate) fn repository(&self, name: &str) -> Result<Arc<dyn Repository>, HandlerError> {
         let name = RepositoryName::parse(name)
             .map_err(|e| HandlerError::from(berth_core::Error::name_invalid(name, e)))?;
-        Ok(self.state.namespace.repository(&name)?)
+        match &self.state.notifier {
+            None => Ok(self.state.namespace.repository(&name)?),
+            Some(notifier) => Ok(notifier
+                .wrap(self.state.namespace.clone(), self.event_context())
+                .repository(&name)?),
+        }
+    }
+
+    /// The request as notification events describe it.
+    fn event_context(&self) -> berth_notifications::RequestContext {
+        let base = self.urls().base();
+        let info = self.req.connection_info();
+        berth_notifications::RequestContext {
+            request: berth_notifications::RequestRecord {
+                id: self.request_id.to_owned(),
+                // As Distribution: the forwarded client address if any.
+                addr: info.realip_remote_addr().unwrap_or_default().to_owned(),
+                host: info.host().to_owned(),
+                method: self.req.method().as_str().to_owned(),
+                user_agent: self
+                    .header(header::USER_AGENT)
+                    .unwrap_or_default()
+                    .to_owned(),
+            },
+            actor: berth_notifications::ActorRecord {
+                name: self.user.clone().unwrap_or_default(),
+            },
+            base_url: base.strip_suffix("/v2/").unwrap_or(&base).to_owned(),
+        }
     }
 
     /// URLs for this request.

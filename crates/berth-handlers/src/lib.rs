@@ -50,7 +50,7 @@ pub use debug::{
     tcp_check,
 };
 pub use error::{HandlerError, HandlerResult};
-pub use metrics::{InstrumentedDriver, Metrics, ScrapeSource};
+pub use metrics::{InstrumentedDriver, Metrics, Sample, ScrapeSource};
 pub use state::{StateSigner, UploadState};
 
 /// The README's example, compiled as a doc test.

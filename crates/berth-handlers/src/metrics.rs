@@ -47,8 +47,32 @@ struct DriverOpLabels {
 /// Something whose counters are read when metrics are scraped (the
 /// descriptor cache's hits, misses and errors).
 pub trait ScrapeSource: Send + Sync {
-    /// `(name, help, value)` of each counter.
-    fn counters(&self) -> Vec<(&'static str, &'static str, u64)>;
+    /// `(name, help, value)` of each unlabelled counter.
+    fn counters(&self) -> Vec<(&'static str, &'static str, u64)> {
+        Vec::new()
+    }
+
+    /// Labelled counters and gauges; samples of one name are rendered as
+    /// one metric family.
+    fn samples(&self) -> Vec<Sample> {
+        Vec::new()
+    }
+}
+
+/// One labelled sample of a [`ScrapeSource`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// The metric name without the `berth_` prefix (and without `_total`
+    /// for counters).
+    pub name: &'static str,
+    /// The help text.
+    pub help: &'static str,
+    /// A gauge (else a counter).
+    pub gauge: bool,
+    /// Label names and values.
+    pub labels: Vec<(&'static str, String)>,
+    /// The value.
+    pub value: u64,
 }
 
 /// The registry's HTTP metrics, rendered in the Prometheus text format.
@@ -211,16 +235,55 @@ impl Metrics {
             return String::new();
         }
         let sources = self.sources.lock().map(|s| s.clone()).unwrap_or_default();
+        let mut families: Vec<(&'static str, Vec<Sample>)> = Vec::new();
         for source in &sources {
             for (name, help, value) in source.counters() {
                 out.push_str(&format!(
                     "# HELP berth_{name} {help}.\n# TYPE berth_{name} counter\nberth_{name}_total {value}\n"
                 ));
             }
+            for sample in source.samples() {
+                match families.iter_mut().find(|(name, _)| *name == sample.name) {
+                    Some((_, samples)) => samples.push(sample),
+                    None => families.push((sample.name, vec![sample])),
+                }
+            }
+        }
+        for (name, samples) in &families {
+            let first = &samples[0];
+            let (kind, suffix) = if first.gauge {
+                ("gauge", "")
+            } else {
+                ("counter", "_total")
+            };
+            out.push_str(&format!(
+                "# HELP berth_{name} {}.\n# TYPE berth_{name} {kind}\n",
+                first.help
+            ));
+            for sample in samples {
+                let labels = sample
+                    .labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                out.push_str(&format!(
+                    "berth_{name}{suffix}{{{labels}}} {}\n",
+                    sample.value
+                ));
+            }
         }
         out.push_str("# EOF\n");
         out
     }
+}
+
+/// A label value escaped for the text format.
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Decrements the in-flight gauge when dropped.

@@ -106,6 +106,24 @@ impl Berth {
         }
     }
 
+    /// Stops the server (if it still runs) and starts it again on the
+    /// same configuration, root and port.
+    pub fn restart(self) -> Berth {
+        let Berth {
+            url,
+            root,
+            config,
+            authorization,
+            _child,
+            _dir,
+            ..
+        } = self;
+        drop(_child);
+        let mut b = Berth::spawn(_dir, config, url, "", root, 200);
+        b.authorization = authorization;
+        b
+    }
+
     /// Sends HTTP basic credentials with every request from now on.
     pub fn with_basic(mut self, user: &str, password: &str) -> Berth {
         use base64::Engine;
@@ -313,5 +331,120 @@ impl Resp {
             .as_str()
             .unwrap_or("")
             .to_owned()
+    }
+}
+
+/// Requests a [`Receiver`] got: (head, lowercased; body).
+pub type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// A webhook receiver on loopback: records each request (head lowercased,
+/// body) and answers `status` (settable). Threads end with the test.
+pub struct Receiver {
+    pub url: String,
+    /// Milliseconds to wait before answering each request.
+    pub delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    pub status: std::sync::Arc<std::sync::atomic::AtomicU16>,
+    pub requests: Received,
+}
+
+impl Receiver {
+    /// Listens on a free port.
+    pub fn start() -> Receiver {
+        Receiver::start_on(free_port())
+    }
+
+    /// Listens on `port` (one chosen earlier while nothing listened).
+    pub fn start_on(port: u16) -> Receiver {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let status = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(200));
+        let delay_ms = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (s, d, r) = (status.clone(), delay_ms.clone(), requests.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let (s, d, r) = (s.clone(), d.clone(), r.clone());
+                std::thread::spawn(move || Receiver::serve(conn, &s, &d, &r));
+            }
+        });
+        Receiver {
+            url: format!("http://127.0.0.1:{port}"),
+            delay_ms,
+            status,
+            requests,
+        }
+    }
+
+    fn serve(
+        conn: std::net::TcpStream,
+        status: &std::sync::atomic::AtomicU16,
+        delay_ms: &std::sync::atomic::AtomicU64,
+        requests: &std::sync::Mutex<Vec<(String, Vec<u8>)>>,
+    ) {
+        use std::io::{BufRead, Read, Write};
+        let mut writer = conn.try_clone().unwrap();
+        let mut reader = std::io::BufReader::new(conn);
+        loop {
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                match reader.read_line(&mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) if line == "\r\n" => break,
+                    Ok(_) => head.push_str(&line.to_ascii_lowercase()),
+                }
+            }
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            let mut body = vec![0; len];
+            if reader.read_exact(&mut body).is_err() {
+                return;
+            }
+            let delay = delay_ms.load(std::sync::atomic::Ordering::SeqCst);
+            if delay > 0 {
+                std::thread::sleep(Duration::from_millis(delay));
+            }
+            let code = status.load(std::sync::atomic::Ordering::SeqCst);
+            if code == 200 {
+                requests.lock().unwrap().push((head, body));
+            }
+            let reply = format!("HTTP/1.1 {code} X\r\nContent-Length: 0\r\n\r\n");
+            if writer.write_all(reply.as_bytes()).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Every event received so far (each request's `events`, in order).
+    pub fn events(&self) -> Vec<Value> {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|(_, body)| {
+                let v: Value = serde_json::from_slice(body).unwrap();
+                v["events"].as_array().cloned().unwrap_or_default()
+            })
+            .collect()
+    }
+
+    /// Waits (bounded) until `f` holds for the events received.
+    pub fn wait_for(&self, what: &str, f: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let events = self.events();
+            if f(&events) {
+                return events;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}; received: {}",
+                serde_json::to_string_pretty(&events).unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
