@@ -8,6 +8,9 @@
 # ports, and checks with real clients from Debian:
 #   - buildah push of an image it built from local files, podman pull and
 #     push;
+#   - notifications: the events of a skopeo push, pull and delete reach a
+#     receiver written against Distribution's documented format
+#     (scripts/lib/event_receiver.py) and pass its checks;
 #   - htpasswd access control: skopeo --dest-creds/--creds, podman login,
 #     push, pull and logout; anonymous and wrong-credential pushes refused,
 #     leaving no upload behind;
@@ -214,6 +217,40 @@ check "podman logout" podman logout "$reg"
 check "podman pull after logout is refused" \
     sh -c "! podman pull -q --tls-verify=false '$reg/auth/podman:v1'"
 unset REGISTRY_AUTH_FILE
+
+log "notifications to a receiver written against Distribution's documented format"
+EVENTS_PORT=$(free_port)
+python3 scripts/lib/event_receiver.py "$EVENTS_PORT" "$WORK/events.jsonl" &
+PIDS+=("$!")
+wait_until 10 "event receiver" sh -c "curl -s -o /dev/null http://127.0.0.1:$EVENTS_PORT/"
+start_berth events "  filesystem:\n    rootdirectory: $WORK/events-root" \
+    "notifications:\n  endpoints:\n    - name: documented\n      url: http://127.0.0.1:$EVENTS_PORT/events\n  spool:\n    directory: $WORK/events-spool"
+reg="127.0.0.1:$PORT"
+skopeo copy -q --dest-tls-verify=false "oci:$LAYOUT:amd64" "docker://$reg/events/image:v1"
+skopeo copy -q --src-tls-verify=false "docker://$reg/events/image:v1" "oci:$WORK/out-events:v1"
+skopeo delete --tls-verify=false "docker://$reg/events/image:v1"
+manifest_digest="sha256:$(raw_digest "oci:$LAYOUT:amd64")"
+# events_seen ACTION DIGEST: the receiver accepted such an event.
+events_seen() {
+    python3 - "$WORK/events.jsonl" "$1" "$2" <<'PY'
+import json, sys
+path, action, digest = sys.argv[1:]
+events = [json.loads(l) for l in open(path)]
+sys.exit(0 if any(e.get("action") == action and e["target"].get("digest") == digest for e in events) else 1)
+PY
+}
+check "the receiver got the manifest push" wait_until 20 "manifest push event" events_seen push "$manifest_digest"
+check "and its pull" wait_until 20 "manifest pull event" events_seen pull "$manifest_digest"
+check "and its delete" wait_until 20 "manifest delete event" events_seen delete "$manifest_digest"
+# every_blob_pushed DIGEST...: each came as a push event.
+every_blob_pushed() {
+    local d
+    for d in "$@"; do events_seen push "$d" || return 1; done
+}
+# shellcheck disable=SC2046 # one digest a word
+check "every blob push came as an event" every_blob_pushed $(skopeo inspect --raw "oci:$LAYOUT:amd64" |
+    python3 -c 'import json, sys; m = json.load(sys.stdin); print(m["config"]["digest"], *[l["digest"] for l in m["layers"]])')
+check "no event broke the documented format" sh -c "! grep -q '\"error\"' '$WORK/events.jsonl'"
 
 if [ -n "${BERTH_TEST_S3_ENDPOINT:-}" ] && [ -n "${BERTH_TEST_REDIS_URL:-}" ]; then
     redis_addr=${BERTH_TEST_REDIS_URL#redis://}
