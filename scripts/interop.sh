@@ -341,5 +341,192 @@ start_distribution dist2 "$BERTH_ROOT"
 D2=$PORT
 check "docker-registry serves the root berth wrote" pulls_intact "127.0.0.1:$D2" "127.0.0.1:$B2"
 
+# --- garbage collection: berth garbage-collect against Distribution's --------
+#
+# One root written by berth through skopeo: images sharing layers, an index
+# whose children were pushed by digest, a Docker schema 2 copy, tags moved
+# (leaving untagged manifests), an image deleted by digest, an orphan blob.
+# With berth stopped, four copies of it are collected: by `berth
+# garbage-collect` and by `docker-registry garbage-collect`, with and
+# without --delete-untagged. The blob files (and revision links) left must
+# be Distribution's, except for the one deliberate difference
+# (docs/garbage-collection.md): with --delete-untagged Distribution 2.8.2
+# deletes the untagged children of a tagged index, berth keeps them. Then
+# berth serves each of its collected copies and every kept image pulls with
+# skopeo, with the digest it had before.
+
+log "garbage collection: berth garbage-collect against docker-registry garbage-collect"
+build_image gc-loose amd64 4
+build_image gc-deleted amd64 5
+GC_ROOT="$WORK/gc-root"
+start_berth gc "  filesystem:\n    rootdirectory: $GC_ROOT"
+GC_PID=${PIDS[-1]}
+reg="docker://127.0.0.1:$PORT"
+check "gc: copy an OCI image in" \
+    skopeo copy -q --dest-tls-verify=false "oci:$LAYOUT:amd64" "$reg/gc/image:v1"
+check "gc: copy a two-platform index in (--all)" \
+    skopeo copy -q --all --dest-tls-verify=false "oci:$LAYOUT:multi" "$reg/gc/multi:v1"
+check "gc: copy the same image as Docker schema 2 (shared layers)" \
+    skopeo copy -q --format v2s2 --dest-tls-verify=false "oci:$LAYOUT:amd64" "$reg/gc/docker:v1"
+# gc/image:v2 moves from arm64 to amd64: arm64's manifest in gc/image is
+# untagged; its config and layers stay referenced by gc/multi's child only.
+check "gc: tag arm64 as gc/image:v2" \
+    skopeo copy -q --dest-tls-verify=false "oci:$LAYOUT:arm64" "$reg/gc/image:v2"
+check "gc: move gc/image:v2 to amd64" \
+    skopeo copy -q --dest-tls-verify=false "oci:$LAYOUT:amd64" "$reg/gc/image:v2"
+# gc/loose:v1 moves off an image whose blobs nothing else references.
+check "gc: tag an image of its own as gc/loose:v1" \
+    skopeo copy -q --dest-tls-verify=false "oci:$LAYOUT:gc-loose" "$reg/gc/loose:v1"
+check "gc: move gc/loose:v1 to amd64" \
+    skopeo copy -q --dest-tls-verify=false "oci:$LAYOUT:amd64" "$reg/gc/loose:v1"
+check "gc: push an image to delete" \
+    skopeo copy -q --dest-tls-verify=false "oci:$LAYOUT:gc-deleted" "$reg/gc/deleted:v1"
+check "gc: delete it by digest" \
+    skopeo delete --tls-verify=false "$reg/gc/deleted@sha256:$(raw_digest "oci:$LAYOUT:gc-deleted")"
+head -c 100000 /dev/urandom >"$WORK/gc-orphan.bin"
+GC_ORPHAN=$(sha256sum "$WORK/gc-orphan.bin" | cut -d' ' -f1)
+check "gc: push an orphan blob" \
+    curl -sf -X POST -H 'Content-Type: application/octet-stream' --data-binary "@$WORK/gc-orphan.bin" \
+    "http://127.0.0.1:$PORT/v2/gc/orphan/blobs/uploads/?digest=sha256:$GC_ORPHAN"
+
+GC_KEPT=(gc/image:v1 gc/image:v2 gc/multi:v1 gc/docker:v1 gc/loose:v1)
+GC_UNTAGGED=("gc/image@sha256:$(raw_digest "oci:$LAYOUT:arm64")"
+    "gc/loose@sha256:$(raw_digest "oci:$LAYOUT:gc-loose")")
+declare -A GC_DIGEST
+for ref in "${GC_KEPT[@]}"; do GC_DIGEST[$ref]=$(raw_digest "$reg/$ref"); done
+check "gc: the untagged manifests are still there before the collection" \
+    sh -c "skopeo inspect --raw --tls-verify=false '$reg/${GC_UNTAGGED[0]}' >/dev/null && skopeo inspect --raw --tls-verify=false '$reg/${GC_UNTAGGED[1]}' >/dev/null"
+
+# Not serving while it collects: a graceful stop withdraws berth's
+# heartbeat, so berth garbage-collect does not refuse.
+kill "$GC_PID"
+wait "$GC_PID" || true
+
+# blob_files ROOT / revision_links ROOT: relative paths, sorted.
+blob_files() { (cd "$1" && find . -path '*/blobs/*/data' | sort); }
+revision_links() { (cd "$1" && find . -path '*/_manifests/revisions/*/link' | sort); }
+all_files() { (cd "$1" && find . -type f -path './docker/*' | sort); }
+# only_in LISTER A B: what LISTER lists under A and not under B.
+only_in() { comm -23 <("$1" "$2") <("$1" "$3"); }
+# same_as LISTER A B: LISTER lists the same under A and B (else the diff).
+same_as() { diff <("$1" "$2") <("$1" "$3"); }
+# blob_path DIGEST_HEX / revision_path REPOSITORY DIGEST_HEX: as find prints them.
+blob_path() { echo "./docker/registry/v2/blobs/sha256/${1:0:2}/$1/data"; }
+revision_path() { echo "./docker/registry/v2/repositories/$1/_manifests/revisions/sha256/$2/link"; }
+# image_blobs LAYOUT_TAG: the config and layers of a layout image, as paths.
+image_blobs() {
+    local d
+    for d in $(skopeo inspect --raw "oci:$LAYOUT:$1" |
+        python3 -c 'import json, sys; m = json.load(sys.stdin); print(m["config"]["digest"], *[l["digest"] for l in m["layers"]])'); do
+        blob_path "${d#sha256:}"
+    done
+}
+# collect WHO MODE: WHO's garbage-collect on its copy of the root; the
+# output also goes to $WORK/gc-WHO-MODE.log.
+collect() {
+    local flags=() cfg="$WORK/gc-$1-$2.yml"
+    [ "$2" = untagged ] && flags=(--delete-untagged)
+    if [ "$1" = berth ]; then
+        "$BERTH" garbage-collect "${flags[@]}" "$cfg" 2>&1 | tee "$WORK/gc-$1-$2.log"
+    else
+        docker-registry garbage-collect "${flags[@]}" "$cfg" 2>&1 | tee "$WORK/gc-$1-$2.log"
+    fi
+}
+for mode in keep untagged; do
+    for who in berth dist; do
+        cp -a "$GC_ROOT" "$WORK/gc-$who-$mode"
+        printf 'version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\n' \
+            "$WORK/gc-$who-$mode" >"$WORK/gc-$who-$mode.yml"
+        check "gc: $who garbage-collect ($mode)" collect "$who" "$mode"
+    done
+done
+check "gc: berth reports its progress on stderr (not a terminal: plain lines)" \
+    sh -c "grep -Eq '^marked [0-9]+ manifests in [0-9]+ repositories\$' '$WORK/gc-berth-untagged.log' && grep -Eq '^swept [0-9]+ of [0-9]+ blobs\$' '$WORK/gc-berth-untagged.log'"
+# absent ROOT PATH...: none of the PATHs is left under ROOT.
+absent() {
+    local root=$1 f
+    shift
+    for f in "$@"; do
+        [ ! -e "$root/$f" ] || {
+            echo "$root/$f is still there"
+            return 1
+        }
+    done
+}
+for copy in berth-keep dist-keep berth-untagged dist-untagged; do
+    # shellcheck disable=SC2046 # one path a word
+    check "gc: $copy: the orphan and the deleted image's blobs went" \
+        absent "$WORK/gc-$copy" "$(blob_path "$GC_ORPHAN")" \
+        "$(blob_path "$(raw_digest "oci:$LAYOUT:gc-deleted")")" $(image_blobs gc-deleted)
+done
+check "gc: without --delete-untagged, the same blob files as docker-registry" \
+    same_as blob_files "$WORK/gc-berth-keep" "$WORK/gc-dist-keep"
+check "gc: without --delete-untagged, every file the same as docker-registry's" \
+    same_as all_files "$WORK/gc-berth-keep" "$WORK/gc-dist-keep"
+check "gc: with --delete-untagged, berth removes every blob docker-registry removes" \
+    test -z "$(only_in blob_files "$WORK/gc-dist-untagged" "$WORK/gc-berth-untagged")"
+# What only berth keeps: the config and layers of gc/multi's arm64 child
+# (amd64's are kept by the tagged gc/image:v1 in both), and the revision
+# links of both children.
+check "gc: with --delete-untagged, berth keeps only the index's children's blobs more" \
+    diff <(only_in blob_files "$WORK/gc-berth-untagged" "$WORK/gc-dist-untagged") <(image_blobs arm64 | sort)
+check "gc: with --delete-untagged, the same revision links but the index's children" \
+    diff <(only_in revision_links "$WORK/gc-berth-untagged" "$WORK/gc-dist-untagged") \
+    <({ revision_path gc/multi "$(raw_digest "oci:$LAYOUT:amd64")"
+        revision_path gc/multi "$(raw_digest "oci:$LAYOUT:arm64")"; } | sort)
+check "gc: with --delete-untagged, no revision link berth keeps is one docker-registry removed otherwise" \
+    test -z "$(only_in revision_links "$WORK/gc-dist-untagged" "$WORK/gc-berth-untagged")"
+for copy in berth-untagged dist-untagged; do
+    # shellcheck disable=SC2046 # one path a word
+    check "gc: $copy: the untagged image's own blobs went" \
+        absent "$WORK/gc-$copy" "$(blob_path "$(raw_digest "oci:$LAYOUT:gc-loose")")" $(image_blobs gc-loose)
+done
+for copy in berth-keep dist-keep; do
+    # shellcheck disable=SC2046 # one path a word
+    check "gc: $copy: the untagged image's blobs stay" \
+        sh -c 'root=$1; shift; for f; do test -e "$root/$f" || exit 1; done' _ "$WORK/gc-$copy" \
+        "$(blob_path "$(raw_digest "oci:$LAYOUT:gc-loose")")" $(image_blobs gc-loose)
+done
+
+# gc_pulls HOST: every kept image copies out of HOST whole (--all: an
+# index with its children), with the digest it had before the collection.
+gc_pulls() {
+    local ref out="$WORK/gc-pull-${1//[.:]/-}"
+    for ref in "${GC_KEPT[@]}"; do
+        skopeo copy -q --all --src-tls-verify=false "docker://$1/$ref" "oci:$out:${ref//[\/:]/-}" || return 1
+        [ "$(raw_digest "docker://$1/$ref")" = "${GC_DIGEST[$ref]}" ] || {
+            echo "$ref: the digest changed"
+            return 1
+        }
+    done
+}
+# gc_untagged_pull HOST: the untagged manifests copy out of HOST by digest.
+gc_untagged_pull() {
+    local i=0 ref out="$WORK/gc-untagged-${1//[.:]/-}"
+    for ref in "${GC_UNTAGGED[@]}"; do
+        i=$((i + 1))
+        skopeo copy -q --src-tls-verify=false "docker://$1/$ref" "oci:$out:untagged-$i" || return 1
+    done
+}
+# gc_untagged_gone HOST: none of them is there any more.
+gc_untagged_gone() {
+    local ref
+    for ref in "${GC_UNTAGGED[@]}"; do
+        if skopeo inspect --raw --tls-verify=false "docker://$1/$ref" >/dev/null 2>&1; then
+            echo "$ref is still served"
+            return 1
+        fi
+    done
+}
+start_berth gc-after-keep "  filesystem:\n    rootdirectory: $WORK/gc-berth-keep"
+check "gc: after berth garbage-collect, every image pulls with its digest" gc_pulls "127.0.0.1:$PORT"
+check "gc: and the untagged manifests too" gc_untagged_pull "127.0.0.1:$PORT"
+kill "${PIDS[-1]}"
+start_berth gc-after-untagged "  filesystem:\n    rootdirectory: $WORK/gc-berth-untagged"
+check "gc: after berth garbage-collect --delete-untagged, every tagged image pulls with its digest" \
+    gc_pulls "127.0.0.1:$PORT"
+check "gc: and the untagged manifests are gone" gc_untagged_gone "127.0.0.1:$PORT"
+kill "${PIDS[-1]}"
+
 echo "interop: $((CHECKS - FAILED)) passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

@@ -106,6 +106,90 @@ fn garbage_collect_command() {
     assert!(stderr.contains("version"), "{stderr}");
 }
 
+/// Not on a terminal, the progress goes to stderr as plain counted lines,
+/// one per phase; stdout keeps the removed items and the summary, and
+/// `--quiet` silences the progress too.
+#[test]
+fn progress_lines_on_stderr() {
+    let mut b = Berth::start();
+    let (_, kept) = b.push_image("progress/a", "v1", 1);
+    b.push_image("progress/b", "v1", 2);
+    let (_, untagged) = b.push_image("progress/b", "v2", 3);
+    // Move progress/b:v2 onto v1's manifest: seed 3's image is untagged.
+    let body = b.get("/v2/progress/b/manifests/v1").body;
+    let r = b.put(
+        "/v2/progress/b/manifests/v2",
+        &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+        &body,
+    );
+    assert_eq!(r.status, 201);
+    b.push_blob("progress/a", b"an orphan");
+    let config = b.config.clone();
+    stop_gracefully(&mut b);
+
+    let progress_lines = |stderr: &str| -> Vec<String> {
+        stderr
+            .lines()
+            .filter(|l| {
+                ["marked ", "marking:", "listed ", "listing blobs:", "swept "]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+
+    // Three images of three blobs each, and the orphan.
+    let (ok, stdout, stderr) = gc(&config, &["--delete-untagged", "--dry-run"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        progress_lines(&stderr),
+        ["marked 2 manifests in 2 repositories", "listed 10 blobs"],
+        "{stderr}"
+    );
+    assert!(progress_lines(&stdout).is_empty(), "{stdout}");
+    assert!(stdout.contains(&format!("would remove manifest progress/b@{untagged}")));
+
+    let (ok, stdout, stderr) = gc(&config, &["--delete-untagged", "--dry-run", "--quiet"]);
+    assert!(ok, "{stderr}");
+    assert!(progress_lines(&stderr).is_empty(), "{stderr}");
+    assert!(stdout.contains("dry run"), "{stdout}");
+
+    let (ok, stdout, stderr) = gc(&config, &["--delete-untagged"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        progress_lines(&stderr),
+        [
+            "marked 2 manifests in 2 repositories",
+            "listed 10 blobs",
+            "swept 1 of 1 manifests",
+            // The untagged image's manifest, config and layer; the orphan.
+            "swept 4 of 4 blobs",
+        ],
+        "{stderr}"
+    );
+    assert!(stdout.contains(&format!("removed manifest progress/b@{untagged}")));
+    assert!(stdout.contains("2 manifests kept, 1 removed"), "{stdout}");
+    assert!(
+        !stdout.contains(&format!("removed blob {kept}")),
+        "{stdout}"
+    );
+
+    // Nothing is left to sweep.
+    let (ok, _, stderr) = gc(&config, &["--delete-untagged"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        progress_lines(&stderr),
+        [
+            "marked 2 manifests in 2 repositories",
+            "listed 6 blobs",
+            "swept 0 of 0 manifests",
+            "swept 0 of 0 blobs",
+        ],
+        "{stderr}"
+    );
+}
+
 fn count_files(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir)
         .map(|entries| {

@@ -19,9 +19,13 @@
 //! directory, its entry in every tag's history and its entries in berth's
 //! referrers index; then every blob whose digest is not marked is removed.
 //! Layer links are left alone, as Distribution leaves them.
+//!
+//! [`Registry::garbage_collect_with_progress`] reports how far each phase
+//! has got ([`GcProgress`]) as it goes.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use berth_core::{Error, Result};
 use berth_digest::Digest;
@@ -43,6 +47,50 @@ pub struct GcOptions {
     /// Delete the manifests no tag points to, unless a kept index lists
     /// them or their `subject` is kept (`--delete-untagged`).
     pub delete_untagged: bool,
+}
+
+/// How far a garbage collection has got, as
+/// [`Registry::garbage_collect_with_progress`] reports it: the mark, the
+/// listing of the blob store, then (not in a dry run) the sweep of
+/// manifests and of blobs, in that order.
+///
+/// Each phase is reported when it starts, then after each step; it is
+/// complete when its count reaches its total (for the listing, whose total
+/// is not known in advance, when `done` is set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GcProgress {
+    /// Marking: `repositories` of `total` repositories are marked, and
+    /// `manifests` manifests were kept in them.
+    Mark {
+        /// Repositories marked so far.
+        repositories: usize,
+        /// Repositories in the storage.
+        total: usize,
+        /// Manifests kept so far.
+        manifests: usize,
+    },
+    /// Listing the global blob store: `blobs` blobs found so far.
+    ListBlobs {
+        /// Blobs found so far.
+        blobs: usize,
+        /// Whether the listing is complete.
+        done: bool,
+    },
+    /// Removing the manifests the mark did not keep: `removed` of `total`.
+    SweepManifests {
+        /// Manifests removed so far.
+        removed: usize,
+        /// Manifests to remove.
+        total: usize,
+    },
+    /// Removing the blobs nothing marked: `removed` of `total`.
+    SweepBlobs {
+        /// Blobs removed so far.
+        removed: usize,
+        /// Blobs to remove.
+        total: usize,
+    },
 }
 
 /// A manifest of a repository, as a report lists it.
@@ -175,6 +223,48 @@ impl Registry {
     /// # }).unwrap();
     /// ```
     pub async fn garbage_collect(&self, options: GcOptions) -> Result<GcReport> {
+        self.garbage_collect_with_progress(options, &|_| {}).await
+    }
+
+    /// [`garbage_collect`](Registry::garbage_collect), calling `progress`
+    /// as each phase starts and after each step of it (each repository
+    /// marked, blob found, manifest or blob removed); see [`GcProgress`].
+    ///
+    /// `progress` runs on the collection's task, between storage
+    /// operations: it should return quickly (count, or redraw at most now
+    /// and then).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use berth_core::BlobIngester;
+    /// use berth_driver::InMemoryDriver;
+    /// use berth_reference::RepositoryName;
+    /// use berth_storage::{GcOptions, GcProgress, Registry, StorageOptions};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let registry = Registry::new(Arc::new(InMemoryDriver::new()), StorageOptions::default());
+    /// let repo = RepositoryName::parse("library/hello")?;
+    /// registry.blobs(&repo).put("application/octet-stream", "bytes".into()).await?;
+    ///
+    /// let seen = Mutex::new(Vec::new());
+    /// let report = registry
+    ///     .garbage_collect_with_progress(GcOptions::default(), &|p| seen.lock().unwrap().push(p))
+    ///     .await?;
+    /// assert_eq!(report.blobs_removed.len(), 1);
+    /// let seen = seen.into_inner().unwrap();
+    /// assert_eq!(
+    ///     seen.last(),
+    ///     Some(&GcProgress::SweepBlobs { removed: 1, total: 1 })
+    /// );
+    /// assert!(seen.contains(&GcProgress::ListBlobs { blobs: 1, done: true }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn garbage_collect_with_progress(
+        &self,
+        options: GcOptions,
+        progress: &(dyn Fn(GcProgress) + Send + Sync),
+    ) -> Result<GcReport> {
         let driver = self.driver().as_ref();
         let manifests = ManifestRegistry::new();
         let mut report = GcReport {
@@ -184,21 +274,33 @@ impl Registry {
         let mut marked: HashSet<Digest> = HashSet::new();
         let mut doomed: Vec<Doomed> = Vec::new();
 
-        for name in repositories(driver).await? {
+        let names = repositories(driver).await?;
+        let total = names.len();
+        progress(GcProgress::Mark {
+            repositories: 0,
+            total,
+            manifests: 0,
+        });
+        for (done, name) in names.iter().enumerate() {
             mark_repository(
                 driver,
                 &manifests,
-                &name,
+                name,
                 options,
                 &mut marked,
                 &mut report,
                 &mut doomed,
             )
             .await?;
+            progress(GcProgress::Mark {
+                repositories: done + 1,
+                total,
+                manifests: report.manifests_kept.len(),
+            });
         }
         report.marked = marked.len();
 
-        let blobs = blobs(driver).await?;
+        let blobs = blobs(driver, progress).await?;
         let mut removed = Vec::new();
         for blob in blobs {
             if marked.contains(&blob.digest) {
@@ -224,11 +326,31 @@ impl Registry {
         );
 
         if !options.dry_run {
+            let (swept, total) = (AtomicUsize::new(0), doomed.len());
+            progress(GcProgress::SweepManifests { removed: 0, total });
             futures_util::stream::iter(doomed.iter().map(Ok))
-                .try_for_each_concurrent(CONCURRENCY, |d| remove_manifest(driver, d))
+                .try_for_each_concurrent(CONCURRENCY, |d| async {
+                    remove_manifest(driver, d).await?;
+                    let count = swept.fetch_add(1, Ordering::Relaxed) + 1;
+                    progress(GcProgress::SweepManifests {
+                        removed: count,
+                        total,
+                    });
+                    Ok::<_, Error>(())
+                })
                 .await?;
+            let (swept, total) = (AtomicUsize::new(0), removed.len());
+            progress(GcProgress::SweepBlobs { removed: 0, total });
             futures_util::stream::iter(removed.iter().map(Ok))
-                .try_for_each_concurrent(CONCURRENCY, |blob| remove_blob(driver, blob))
+                .try_for_each_concurrent(CONCURRENCY, |blob| async {
+                    remove_blob(driver, blob).await?;
+                    let count = swept.fetch_add(1, Ordering::Relaxed) + 1;
+                    progress(GcProgress::SweepBlobs {
+                        removed: count,
+                        total,
+                    });
+                    Ok::<_, Error>(())
+                })
                 .await?;
             // A descriptor cache must not outlive the blob: a stale entry
             // makes clients skip a re-push whose pull then fails. This
@@ -589,11 +711,19 @@ async fn repositories(driver: &dyn StorageDriver) -> Result<Vec<RepositoryName>>
 
 /// Every blob of the global store with its size: the files
 /// `blobs/<alg>/<2 hex>/<hex>/data`. Any other file named `data` there
-/// fails the collection, as in Distribution.
-async fn blobs(driver: &dyn StorageDriver) -> Result<Vec<GcBlob>> {
+/// fails the collection, as in Distribution. Reports each blob found to
+/// `progress`.
+async fn blobs(
+    driver: &dyn StorageDriver,
+    progress: &(dyn Fn(GcProgress) + Send + Sync),
+) -> Result<Vec<GcBlob>> {
     let root = paths::blobs_root();
     let mut found = Vec::new();
     let mut bad = None;
+    progress(GcProgress::ListBlobs {
+        blobs: 0,
+        done: false,
+    });
     walk(driver, &root, |info| {
         if info.is_dir || !info.path.ends_with("/data") {
             return Walk::Continue;
@@ -616,6 +746,10 @@ async fn blobs(driver: &dyn StorageDriver) -> Result<Vec<GcBlob>> {
                     digest,
                     size: info.size,
                 });
+                progress(GcProgress::ListBlobs {
+                    blobs: found.len(),
+                    done: false,
+                });
                 Walk::Continue
             }
             None => {
@@ -631,6 +765,10 @@ async fn blobs(driver: &dyn StorageDriver) -> Result<Vec<GcBlob>> {
             format!("{path} is not the data of a blob"),
         ));
     }
+    progress(GcProgress::ListBlobs {
+        blobs: found.len(),
+        done: true,
+    });
     Ok(found)
 }
 

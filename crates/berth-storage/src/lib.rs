@@ -52,7 +52,7 @@ mod tags;
 mod upload;
 
 pub use blobs::{OCTET_STREAM, RepositoryBlobs};
-pub use gc::{GcBlob, GcManifest, GcOptions, GcReport};
+pub use gc::{GcBlob, GcManifest, GcOptions, GcProgress, GcReport};
 pub use instances::{HEARTBEAT_INTERVAL, Instance, STALE_AFTER};
 pub use manifests::Manifests;
 pub use namespace::{StorageRepository, compare_repository_names};

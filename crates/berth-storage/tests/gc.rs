@@ -16,7 +16,7 @@ use berth_core::BlobIngester;
 use berth_digest::Digest;
 use berth_driver::{FilesystemDriver, InMemoryDriver, StorageDriver, Walk};
 use berth_reference::{RepositoryName, Tag};
-use berth_storage::{GcManifest, GcOptions, GcReport, Registry, StorageOptions, paths};
+use berth_storage::{GcManifest, GcOptions, GcProgress, GcReport, Registry, StorageOptions, paths};
 use berth_testkit::{DockerRegistry, copy_tree, tree_files};
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -1161,4 +1161,102 @@ async fn empty_storage() {
         .await
         .unwrap();
     assert_eq!(report, GcReport::default());
+}
+
+/// The progress hook sees every phase in order, each step counted, and
+/// totals that match the report; a dry run stops after the listing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_reports_every_phase() {
+    for options in [
+        KEEP_ALL,
+        DELETE_UNTAGGED,
+        GcOptions {
+            dry_run: true,
+            delete_untagged: true,
+        },
+    ] {
+        let root = Root::inmemory();
+        signed_root(&root).await;
+        let repositories = root
+            .registry
+            .garbage_collect(GcOptions {
+                dry_run: true,
+                delete_untagged: false,
+            })
+            .await
+            .unwrap()
+            .manifests_kept
+            .iter()
+            .map(|m| m.repository.clone())
+            .collect::<BTreeSet<_>>()
+            .len();
+        let seen = std::sync::Mutex::new(Vec::new());
+        let report = root
+            .registry
+            .garbage_collect_with_progress(options, &|p| seen.lock().unwrap().push(p))
+            .await
+            .unwrap();
+        let seen = seen.into_inner().unwrap();
+
+        let mark: Vec<_> = seen
+            .iter()
+            .take_while(|p| matches!(p, GcProgress::Mark { .. }))
+            .collect();
+        assert_eq!(mark.len(), repositories + 1, "{seen:?}");
+        for (i, p) in mark.iter().enumerate() {
+            let GcProgress::Mark {
+                repositories: done,
+                total,
+                ..
+            } = p
+            else {
+                unreachable!()
+            };
+            assert_eq!((*done, *total), (i, repositories));
+        }
+        assert_eq!(
+            mark.last(),
+            Some(&&GcProgress::Mark {
+                repositories,
+                total: repositories,
+                manifests: report.manifests_kept.len()
+            })
+        );
+
+        let rest = &seen[mark.len()..];
+        let listing: Vec<_> = rest
+            .iter()
+            .take_while(|p| matches!(p, GcProgress::ListBlobs { .. }))
+            .collect();
+        let blobs = report.blobs_kept as usize + report.blobs_removed.len();
+        let expected: Vec<GcProgress> = (0..=blobs)
+            .map(|n| GcProgress::ListBlobs {
+                blobs: n,
+                done: false,
+            })
+            .chain([GcProgress::ListBlobs { blobs, done: true }])
+            .collect();
+        assert_eq!(listing.into_iter().copied().collect::<Vec<_>>(), expected);
+
+        let sweep = &rest[expected.len()..];
+        if options.dry_run {
+            assert!(sweep.is_empty(), "{sweep:?}");
+            continue;
+        }
+        let manifests = report.manifests_removed.len();
+        let blobs = report.blobs_removed.len();
+        let expected: Vec<GcProgress> = (0..=manifests)
+            .map(|removed| GcProgress::SweepManifests {
+                removed,
+                total: manifests,
+            })
+            .chain((0..=blobs).map(|removed| GcProgress::SweepBlobs {
+                removed,
+                total: blobs,
+            }))
+            .collect();
+        assert_eq!(sweep, expected);
+        assert!(blobs > 0);
+        assert_eq!(manifests > 0, options.delete_untagged);
+    }
 }

@@ -112,6 +112,28 @@ pub fn wait_for_http(url: &str, status: u16, timeout: Duration) {
     }
 }
 
+/// Polls `url` until it answers with one of `statuses`, for at most
+/// `timeout`.
+///
+/// # Panics
+/// When it does not answer so in time.
+pub fn wait_for_any_http(url: &str, statuses: &[u16], timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    let agent = http();
+    loop {
+        if let Ok(resp) = agent.get(url).call()
+            && statuses.contains(&resp.status().as_u16())
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} did not answer any of {statuses:?} within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A plain-HTTP client that reports every status as a response (not an
 /// error) and does not follow redirects.
 pub fn http() -> ureq::Agent {
@@ -143,23 +165,51 @@ impl DockerRegistry {
     /// # Panics
     /// When it is installed but does not start.
     pub fn start(root: &Path) -> Option<DockerRegistry> {
+        DockerRegistry::launch(root, "", &[200])
+    }
+
+    /// Starts `docker-registry` as [`start`](Self::start) does, with
+    /// `extra` appended to its configuration file: whole top-level YAML
+    /// sections, such as
+    ///
+    /// ```yaml
+    /// auth:
+    ///   htpasswd:
+    ///     realm: basic-realm
+    ///     path: /path/to/htpasswd
+    /// ```
+    ///
+    /// It is up once `/v2/` answers 200 or 401 (with `auth`, anonymous
+    /// requests get 401). `None` when it is not installed (see
+    /// [`program`]).
+    ///
+    /// # Panics
+    /// When it is installed but does not start.
+    pub fn start_with(root: &Path, extra: &str) -> Option<DockerRegistry> {
+        DockerRegistry::launch(root, extra, &[200, 401])
+    }
+
+    fn launch(root: &Path, extra: &str, ready: &[u16]) -> Option<DockerRegistry> {
         if !program("docker-registry") {
             return None;
         }
         let port = free_port();
         let config = root.with_extension("docker-registry.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\n\
-                 log:\n  level: warn\n  accesslog:\n    disabled: true\n\
-                 storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  \
-                 cache:\n    blobdescriptor: inmemory\n  maintenance:\n    uploadpurging:\n      enabled: false\n\
-                 http:\n  addr: 127.0.0.1:{port}\n",
-                root.display()
-            ),
-        )
-        .expect("write the docker-registry config");
+        let mut text = format!(
+            "version: 0.1\n\
+             log:\n  level: warn\n  accesslog:\n    disabled: true\n\
+             storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  \
+             cache:\n    blobdescriptor: inmemory\n  maintenance:\n    uploadpurging:\n      enabled: false\n\
+             http:\n  addr: 127.0.0.1:{port}\n",
+            root.display()
+        );
+        if !extra.is_empty() {
+            text.push_str(extra);
+            if !extra.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+        std::fs::write(&config, text).expect("write the docker-registry config");
         let child = Command::new("docker-registry")
             .arg("serve")
             .arg(&config)
@@ -169,7 +219,7 @@ impl DockerRegistry {
             .expect("start docker-registry");
         let guard = ChildGuard(child);
         let url = format!("http://127.0.0.1:{port}");
-        wait_for_http(&format!("{url}/v2/"), 200, Duration::from_secs(30));
+        wait_for_any_http(&format!("{url}/v2/"), ready, Duration::from_secs(30));
         Some(DockerRegistry {
             url,
             root: root.to_owned(),

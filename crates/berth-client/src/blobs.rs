@@ -1,0 +1,948 @@
+//! Blobs over HTTP: stat, read (whole, ranged, verified), upload (one
+//! request, chunks, or a stream), mount, delete.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use berth_api::headers::{CONTENT_DIGEST, UPLOAD_UUID};
+use berth_core::{
+    BlobContent, BlobDeleter, BlobIngester, BlobProvider, BlobStatter, BlobWriter, ByteStream,
+    CreateOptions, Created, Error, ErrorKind, Result,
+};
+use berth_digest::{Algorithm, Digest, Digester};
+use berth_manifest::Descriptor;
+use berth_reference::RepositoryName;
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, HeaderValue, LOCATION, RANGE};
+use reqwest::{Method, Response, StatusCode, Url};
+
+use crate::client::{Call, Inner, Target, header_str, header_u64};
+use crate::error::BodyError;
+use crate::repository::Repo;
+use crate::verify::{Expect, body_stream};
+
+/// The media type the registry API gives every blob.
+const OCTET_STREAM: &str = "application/octet-stream";
+
+/// The blobs of one remote repository: a [`berth_core::BlobStore`].
+///
+/// - `stat` is `HEAD /v2/<name>/blobs/<digest>`; `open` one `GET`, with
+///   `Range` for a range; the body is checked as it streams (length, and
+///   for a whole blob the digest), so a short or wrong body ends the
+///   stream with an error, never a clean end. `redirect_url` is `None`.
+/// - `put` is `POST` then a monolithic `PUT ?digest=`; `create` starts an
+///   upload (or mounts, with [`CreateOptions::mount_from`]: `201` is
+///   [`Created::Mounted`], `202` an upload); the writer sends each
+///   `write` as one `PATCH` with `Content-Range`, `commit` is `PUT
+///   ?digest=`, `cancel` is `DELETE`.
+/// - An upload's [`id`](BlobWriter::id) is its upload URL as the registry
+///   last gave it, which [`resume`](BlobIngester::resume) takes back (a
+///   bare upload UUID works with registries that do not sign their upload
+///   URLs; Distribution does).
+/// - [`upload`](RemoteBlobs::upload) and
+///   [`upload_chunked`](RemoteBlobs::upload_chunked) push a stream.
+#[derive(Debug, Clone)]
+pub struct RemoteBlobs {
+    repo: Arc<Repo>,
+}
+
+impl RemoteBlobs {
+    pub(crate) fn new(repo: Arc<Repo>) -> RemoteBlobs {
+        RemoteBlobs { repo }
+    }
+
+    fn inner(&self) -> &Inner {
+        &self.repo.client.inner
+    }
+
+    fn name(&self) -> &str {
+        self.repo.name.as_str()
+    }
+
+    fn blob_url(&self, digest: &Digest) -> Result<Url> {
+        self.inner().url(&format!("{}/blobs/{digest}", self.name()))
+    }
+
+    /// Pushes `body` in one streamed `PUT` (after the `POST` that opens the
+    /// upload), hashing it on the way: if the stream fails, or its bytes do
+    /// not have `digest` (or `size`, when given), the request is aborted
+    /// before its end so the registry stores nothing, and the upload is
+    /// cancelled.
+    pub async fn upload(
+        &self,
+        body: ByteStream,
+        digest: &Digest,
+        size: Option<u64>,
+    ) -> Result<Descriptor> {
+        let writer = self.start(None).await?.into_upload()?;
+        let failure: Arc<Mutex<Option<Error>>> = Arc::default();
+        let sent = Arc::new(AtomicU64::new(0));
+        let checked = checked_stream(body, digest.clone(), size, failure.clone(), sent.clone());
+        let mut url = writer.location.clone();
+        url.query_pairs_mut().append_pair("digest", digest.as_str());
+        let mut call = Call::new(Method::PUT, url, Target::Upload(self.name(), &writer.id))
+            .header(CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM))
+            .stream_body(reqwest::Body::wrap_stream(checked))
+            .idempotent(false)
+            .streamed();
+        if let Some(size) = size {
+            call = call.header(CONTENT_LENGTH, HeaderValue::from(size));
+        }
+        let result = self
+            .inner()
+            .send(call, &[StatusCode::CREATED, StatusCode::NO_CONTENT])
+            .await;
+        let local = failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match (result, local) {
+            (Ok(response), None) => Ok(committed(
+                &response,
+                digest,
+                sent.load(Ordering::Relaxed),
+                &writer,
+            )),
+            (Ok(_), Some(err)) => {
+                // The registry took what it got; the local check failed
+                // only at the very end. Never report success.
+                tracing::warn!(digest = %digest, error = %err, "streamed upload failed its local check after the registry answered");
+                Err(err)
+            }
+            (Err(err), local) => {
+                let _ = writer.cancel().await;
+                Err(local.unwrap_or(err))
+            }
+        }
+    }
+
+    /// Pushes `body` through an upload in `PATCH`es of `chunk_size` bytes
+    /// (the last one shorter), then commits it as `digest`. At most one
+    /// chunk is held in memory. On any failure the upload is cancelled.
+    pub async fn upload_chunked(
+        &self,
+        mut body: ByteStream,
+        digest: &Digest,
+        chunk_size: usize,
+    ) -> Result<Descriptor> {
+        let chunk_size = chunk_size.max(1);
+        let mut writer = self.start(None).await?.into_upload()?;
+        let mut buffer = BytesMut::new();
+        let result: Result<()> = async {
+            while let Some(item) = body.next().await {
+                let mut bytes = item?;
+                if buffer.is_empty() {
+                    // Whole chunks straight from the stream, without a copy.
+                    while bytes.len() >= chunk_size {
+                        writer.write(bytes.split_to(chunk_size)).await?;
+                    }
+                }
+                buffer.extend_from_slice(&bytes);
+                while buffer.len() >= chunk_size {
+                    writer.write(buffer.split_to(chunk_size).freeze()).await?;
+                }
+            }
+            if !buffer.is_empty() {
+                writer.write(buffer.split().freeze()).await?;
+            }
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => writer.commit(digest, None).await,
+            Err(err) => {
+                let _ = writer.cancel().await;
+                Err(err)
+            }
+        }
+    }
+
+    /// `POST /v2/<name>/blobs/uploads/` (with `mount` and `from`).
+    async fn start(&self, mount: Option<(&RepositoryName, &Digest)>) -> Result<Started> {
+        let mut url = self
+            .inner()
+            .url(&format!("{}/blobs/uploads/", self.name()))?;
+        if let Some((from, digest)) = mount {
+            url.query_pairs_mut()
+                .append_pair("mount", digest.as_str())
+                .append_pair("from", from.as_str());
+        }
+        let from = mount.map(|(from, _)| from.as_str());
+        let response = self
+            .inner()
+            .send(
+                Call::new(Method::POST, url, Target::UploadStart(self.name(), from)),
+                &[StatusCode::CREATED, StatusCode::ACCEPTED],
+            )
+            .await?;
+        if response.status() == StatusCode::CREATED {
+            if let Some((_, digest)) = mount {
+                return Ok(Started::Mounted(digest.clone()));
+            }
+            return Err(Error::backend(
+                format!("POST /v2/{}/blobs/uploads/", self.name()),
+                BodyError("the registry answered 201 to a POST that was not a mount".to_owned()),
+            ));
+        }
+        let location = header_str(response.headers(), LOCATION).ok_or_else(|| {
+            Error::backend(
+                format!("POST /v2/{}/blobs/uploads/", self.name()),
+                BodyError("the registry answered 202 without a Location".to_owned()),
+            )
+        })?;
+        let location = self.inner().resolve(response.url(), location)?;
+        let uuid = header_str(response.headers(), UPLOAD_UUID).map(str::to_owned);
+        Ok(Started::Upload(Box::new(RemoteBlobWriter::new(
+            self.clone(),
+            location,
+            uuid,
+            SystemTime::now(),
+            0,
+            Some(Digester::new(Algorithm::CANONICAL)),
+        ))))
+    }
+
+    /// One `GET`, ranged or not; `known` saves looking the size up.
+    async fn fetch(
+        &self,
+        digest: &Digest,
+        known: Option<Descriptor>,
+        range: Option<Range<u64>>,
+    ) -> Result<BlobContent> {
+        // A range known to be empty, or past the end, reads nothing.
+        let range = match (&known, range) {
+            (Some(d), Some(r)) => {
+                let size = size_of(d);
+                Some(r.start.min(size)..r.end.min(size))
+            }
+            (_, r) => r,
+        };
+        if let Some(r) = &range
+            && r.start >= r.end
+        {
+            let descriptor = match known {
+                Some(d) => d,
+                None => self.stat(digest).await?,
+            };
+            let at = r.start.min(size_of(&descriptor));
+            return Ok(empty_content(descriptor, at));
+        }
+        let url = self.blob_url(digest)?;
+        let mut call = Call::new(Method::GET, url, Target::Blob(self.name(), digest)).streamed();
+        if let Some(r) = &range {
+            let value = format!("bytes={}-{}", r.start, r.end - 1);
+            call = call.header(
+                RANGE,
+                HeaderValue::from_str(&value)
+                    .map_err(|e| Error::backend("build a Range header", e))?,
+            );
+        }
+        let response = self
+            .inner()
+            .send(
+                call,
+                &[
+                    StatusCode::OK,
+                    StatusCode::PARTIAL_CONTENT,
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                ],
+            )
+            .await?;
+        let service = self.inner().service_name();
+        match response.status() {
+            StatusCode::RANGE_NOT_SATISFIABLE => {
+                // Only a range starting at or past the end gets here.
+                let descriptor = match known {
+                    Some(d) => d,
+                    None => self.stat(digest).await?,
+                };
+                let at = range.map_or(0, |r| r.start).min(size_of(&descriptor));
+                Ok(empty_content(descriptor, at))
+            }
+            StatusCode::PARTIAL_CONTENT => {
+                let Some((first, last, total)) =
+                    header_str(response.headers(), CONTENT_RANGE).and_then(parse_content_range)
+                else {
+                    return Err(bad_answer(
+                        self.name(),
+                        digest,
+                        "a 206 without a valid Content-Range",
+                    ));
+                };
+                let asked = range.clone().unwrap_or(0..u64::MAX);
+                if first != asked.start || last >= asked.end {
+                    return Err(bad_answer(
+                        self.name(),
+                        digest,
+                        "a 206 for another range than asked",
+                    ));
+                }
+                let descriptor = match (known, total) {
+                    (Some(d), _) => d,
+                    (None, Some(total)) => descriptor(&response, digest, total),
+                    (None, None) => self.stat(digest).await?,
+                };
+                let size = size_of(&descriptor);
+                let whole = first == 0 && last + 1 == size;
+                let body = body_stream(
+                    response,
+                    Expect {
+                        length: Some(last + 1 - first),
+                        digest: whole.then(|| digest.verifier()),
+                        skip: 0,
+                        take: None,
+                        service,
+                    },
+                );
+                Ok(BlobContent {
+                    descriptor,
+                    range: first..last + 1,
+                    body,
+                })
+            }
+            _ => {
+                let length = header_u64(response.headers(), CONTENT_LENGTH);
+                let descriptor = match (known, length) {
+                    (Some(d), _) => d,
+                    (None, Some(length)) => descriptor(&response, digest, length),
+                    (None, None) => self.stat(digest).await?,
+                };
+                let size = size_of(&descriptor);
+                if let Some(length) = length
+                    && length != size
+                {
+                    return Err(Error::unavailable(
+                        service,
+                        BodyError(format!(
+                            "the registry sends {length} bytes for {digest}, whose size is {size}"
+                        )),
+                    ));
+                }
+                // A registry that ignored Range sends the whole blob: pass
+                // on the range only (and stop reading after it).
+                let wanted = range.map_or(0..size, |r| r.start.min(size)..r.end.min(size));
+                let whole = wanted.start == 0 && wanted.end == size;
+                let body = body_stream(
+                    response,
+                    Expect {
+                        length: Some(size),
+                        digest: whole.then(|| digest.verifier()),
+                        skip: wanted.start,
+                        take: (!whole).then(|| wanted.end - wanted.start),
+                        service,
+                    },
+                );
+                Ok(BlobContent {
+                    descriptor,
+                    range: wanted,
+                    body,
+                })
+            }
+        }
+    }
+}
+
+enum Started {
+    Mounted(Digest),
+    Upload(Box<RemoteBlobWriter>),
+}
+
+impl Started {
+    fn into_upload(self) -> Result<Box<RemoteBlobWriter>> {
+        match self {
+            Started::Upload(w) => Ok(w),
+            Started::Mounted(_) => Err(Error::backend(
+                "start an upload",
+                BodyError("the registry mounted instead".to_owned()),
+            )),
+        }
+    }
+}
+
+fn size_of(descriptor: &Descriptor) -> u64 {
+    u64::try_from(descriptor.size).unwrap_or(0)
+}
+
+fn empty_content(descriptor: Descriptor, at: u64) -> BlobContent {
+    BlobContent {
+        descriptor,
+        range: at..at,
+        body: Box::pin(futures_util::stream::empty()),
+    }
+}
+
+fn bad_answer(name: &str, digest: &Digest, what: &str) -> Error {
+    Error::backend(
+        format!("GET /v2/{name}/blobs/{digest}"),
+        BodyError(format!("the registry answered {what}")),
+    )
+}
+
+/// A blob's descriptor from a response's headers and its size.
+fn descriptor(response: &Response, digest: &Digest, size: u64) -> Descriptor {
+    let media_type = header_str(response.headers(), CONTENT_TYPE)
+        .and_then(berth_manifest::media_type::essence)
+        .unwrap_or(OCTET_STREAM);
+    Descriptor::new(
+        media_type,
+        digest.clone(),
+        i64::try_from(size).unwrap_or(i64::MAX),
+    )
+}
+
+/// `bytes FIRST-LAST/TOTAL` (TOTAL may be `*`).
+fn parse_content_range(value: &str) -> Option<(u64, u64, Option<u64>)> {
+    let rest = value.trim().strip_prefix("bytes")?.trim_start();
+    let (span, total) = rest.split_once('/')?;
+    let (first, last) = span.trim().split_once('-')?;
+    let first: u64 = first.trim().parse().ok()?;
+    let last: u64 = last.trim().parse().ok()?;
+    let total = match total.trim() {
+        "*" => None,
+        t => Some(t.parse().ok()?),
+    };
+    (first <= last).then_some((first, last, total))
+}
+
+/// The descriptor of a committed upload.
+fn committed(
+    response: &Response,
+    digest: &Digest,
+    size: u64,
+    writer: &RemoteBlobWriter,
+) -> Descriptor {
+    if let Some(answered) = header_str(response.headers(), CONTENT_DIGEST)
+        && answered != digest.as_str()
+    {
+        tracing::debug!(given = %digest, answered, upload = %writer.location.path(), "the registry names the committed blob by another digest");
+    }
+    Descriptor::new(
+        OCTET_STREAM,
+        digest.clone(),
+        i64::try_from(size).unwrap_or(i64::MAX),
+    )
+}
+
+/// `body`, hashed and counted; ends with an error (recorded in `failure`)
+/// instead of a clean end when it does not have `digest` or `size`.
+fn checked_stream(
+    body: ByteStream,
+    digest: Digest,
+    size: Option<u64>,
+    failure: Arc<Mutex<Option<Error>>>,
+    sent: Arc<AtomicU64>,
+) -> impl futures_util::Stream<Item = std::result::Result<Bytes, Error>> + Send + 'static {
+    struct State {
+        body: Option<ByteStream>,
+        digester: Digester,
+        digest: Digest,
+        size: Option<u64>,
+        failure: Arc<Mutex<Option<Error>>>,
+        sent: Arc<AtomicU64>,
+    }
+    let state = State {
+        body: Some(body),
+        digester: Digester::new(digest.algorithm()),
+        digest,
+        size,
+        failure,
+        sent,
+    };
+    fn fail(state: &State, err: Error) -> Error {
+        let copy = Error::backend("check the uploaded stream", BodyError(err.to_string()));
+        *state.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(err);
+        copy
+    }
+    futures_util::stream::unfold(state, |mut state| async move {
+        let body = state.body.as_mut()?;
+        match body.next().await {
+            Some(Ok(chunk)) => {
+                state.digester.update(&chunk);
+                state.sent.store(state.digester.offset(), Ordering::Relaxed);
+                if let Some(size) = state.size
+                    && state.digester.offset() > size
+                {
+                    state.body = None;
+                    let err = fail(
+                        &state,
+                        Error::SizeInvalid {
+                            expected: size,
+                            actual: state.digester.offset(),
+                        },
+                    );
+                    return Some((Err(err), state));
+                }
+                Some((Ok(chunk), state))
+            }
+            Some(Err(err)) => {
+                state.body = None;
+                let err = fail(&state, err);
+                Some((Err(err), state))
+            }
+            None => {
+                state.body = None;
+                let actual = state.digester.offset();
+                if let Some(size) = state.size
+                    && actual != size
+                {
+                    let err = fail(
+                        &state,
+                        Error::SizeInvalid {
+                            expected: size,
+                            actual,
+                        },
+                    );
+                    return Some((Err(err), state));
+                }
+                let computed = state.digester.finish();
+                if computed != state.digest {
+                    let err = fail(
+                        &state,
+                        Error::DigestMismatch {
+                            given: state.digest.clone(),
+                            computed,
+                        },
+                    );
+                    return Some((Err(err), state));
+                }
+                None
+            }
+        }
+    })
+}
+
+#[async_trait]
+impl BlobStatter for RemoteBlobs {
+    async fn stat(&self, digest: &Digest) -> Result<Descriptor> {
+        let url = self.blob_url(digest)?;
+        let response = self
+            .inner()
+            .send(
+                Call::new(Method::HEAD, url, Target::Blob(self.name(), digest)),
+                &[StatusCode::OK],
+            )
+            .await?;
+        let size = header_u64(response.headers(), CONTENT_LENGTH).ok_or_else(|| {
+            Error::backend(
+                format!("HEAD /v2/{}/blobs/{digest}", self.name()),
+                BodyError("the registry answered without a Content-Length".to_owned()),
+            )
+        })?;
+        Ok(descriptor(&response, digest, size))
+    }
+}
+
+#[async_trait]
+impl BlobProvider for RemoteBlobs {
+    async fn get(&self, digest: &Digest) -> Result<Bytes> {
+        let content = self.fetch(digest, None, None).await?;
+        let capacity = usize::try_from(content.descriptor.size)
+            .unwrap_or(0)
+            .min(64 << 20);
+        let mut out = BytesMut::with_capacity(capacity);
+        let mut body = content.body;
+        while let Some(chunk) = body.next().await {
+            out.extend_from_slice(&chunk?);
+        }
+        Ok(out.freeze())
+    }
+
+    async fn open(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<BlobContent> {
+        self.fetch(digest, None, range).await
+    }
+
+    async fn open_described(
+        &self,
+        descriptor: Descriptor,
+        range: Option<Range<u64>>,
+    ) -> Result<BlobContent> {
+        let digest = descriptor.digest.clone();
+        self.fetch(&digest, Some(descriptor), range).await
+    }
+
+    async fn redirect_url(&self, digest: &Digest) -> Result<Option<String>> {
+        self.stat(digest).await?;
+        Ok(None)
+    }
+}
+
+#[async_trait]
+impl BlobIngester for RemoteBlobs {
+    async fn put(&self, media_type: &str, content: Bytes) -> Result<Descriptor> {
+        let digest = Digest::sha256(&content);
+        let writer = self.start(None).await?.into_upload()?;
+        let mut url = writer.location.clone();
+        url.query_pairs_mut().append_pair("digest", digest.as_str());
+        let size = content.len() as u64;
+        let call = Call::new(Method::PUT, url, Target::Upload(self.name(), &writer.id))
+            .header(CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM))
+            .body(content)
+            .idempotent(false);
+        match self
+            .inner()
+            .send(call, &[StatusCode::CREATED, StatusCode::NO_CONTENT])
+            .await
+        {
+            Ok(response) => {
+                let mut descriptor = committed(&response, &digest, size, &writer);
+                descriptor.media_type = media_type.to_owned();
+                Ok(descriptor)
+            }
+            Err(err) => {
+                if err.kind() != ErrorKind::Unavailable {
+                    let _ = writer.cancel().await;
+                }
+                Err(err)
+            }
+        }
+    }
+
+    async fn create(&self, options: CreateOptions) -> Result<Created> {
+        let mount = options
+            .mount_from
+            .as_ref()
+            .map(|(from, digest)| (from, digest));
+        match self.start(mount).await? {
+            Started::Mounted(digest) => Ok(Created::Mounted(Box::new(self.stat(&digest).await?))),
+            Started::Upload(writer) => Ok(Created::Upload(writer)),
+        }
+    }
+
+    async fn resume(&self, id: &str) -> Result<Box<dyn BlobWriter>> {
+        let unknown = || Error::BlobUploadUnknown {
+            id: berth_core::shorten(id),
+        };
+        let base = &self.inner().base_url();
+        let url = if id.starts_with("http://") || id.starts_with("https://") {
+            let url = Url::parse(id).map_err(|_| unknown())?;
+            // Never send credentials to another origin than the registry.
+            if url.origin() != base.origin() {
+                return Err(unknown());
+            }
+            url
+        } else if id.starts_with('/') {
+            base.join(id).map_err(|_| unknown())?
+        } else if !id.is_empty() && !id.contains(['/', '?', '#', '%']) {
+            self.inner()
+                .url(&format!("{}/blobs/uploads/{id}", self.name()))?
+        } else {
+            return Err(unknown());
+        };
+        let expected_path = format!("/v2/{}/blobs/uploads/", self.name());
+        if !url.path().contains(&expected_path) {
+            return Err(unknown());
+        }
+        let bare = !id.contains('/');
+        let response = self
+            .inner()
+            .send(
+                Call::new(Method::GET, url.clone(), Target::Upload(self.name(), id)),
+                &[StatusCode::NO_CONTENT, StatusCode::OK],
+            )
+            .await
+            .map_err(|e| match e {
+                // Distribution cannot find an upload without the state it
+                // signs into the upload URL.
+                Error::BlobUploadInvalid { .. } if bare => unknown(),
+                e => e,
+            })?;
+        let location = match header_str(response.headers(), LOCATION) {
+            Some(l) => self.inner().resolve(response.url(), l)?,
+            None => url,
+        };
+        let state = distribution_state(&location);
+        let size = match header_str(response.headers(), RANGE).and_then(parse_range) {
+            // "0-0" is both "empty" and "one byte" in Distribution's answers.
+            Some((0, 0)) => state.as_ref().map_or(0, |s| s.offset),
+            Some((_, last)) => last + 1,
+            None => 0,
+        };
+        let started_at = state
+            .and_then(|s| s.started_at)
+            .unwrap_or_else(SystemTime::now);
+        let uuid = header_str(response.headers(), UPLOAD_UUID).map(str::to_owned);
+        let digester = (size == 0).then(|| Digester::new(Algorithm::CANONICAL));
+        Ok(Box::new(RemoteBlobWriter::new(
+            self.clone(),
+            location,
+            uuid,
+            started_at,
+            size,
+            digester,
+        )))
+    }
+}
+
+#[async_trait]
+impl BlobDeleter for RemoteBlobs {
+    async fn delete(&self, digest: &Digest) -> Result<()> {
+        let url = self.blob_url(digest)?;
+        self.inner()
+            .send(
+                Call::new(Method::DELETE, url, Target::Blob(self.name(), digest)),
+                &[StatusCode::ACCEPTED, StatusCode::NO_CONTENT, StatusCode::OK],
+            )
+            .await
+            .map(drop)
+    }
+}
+
+/// An upload in progress on the registry.
+///
+/// Its [`id`](BlobWriter::id) is the upload URL the registry last gave
+/// (what [`BlobIngester::resume`] takes back).
+pub struct RemoteBlobWriter {
+    blobs: RemoteBlobs,
+    location: Url,
+    /// `location` as a string: the id.
+    id: String,
+    uuid: Option<String>,
+    started_at: SystemTime,
+    size: u64,
+    /// The hash of everything written, when this writer saw it all.
+    digester: Option<Digester>,
+}
+
+impl std::fmt::Debug for RemoteBlobWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteBlobWriter")
+            .field("uuid", &self.uuid)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RemoteBlobWriter {
+    fn new(
+        blobs: RemoteBlobs,
+        location: Url,
+        uuid: Option<String>,
+        started_at: SystemTime,
+        size: u64,
+        digester: Option<Digester>,
+    ) -> RemoteBlobWriter {
+        RemoteBlobWriter {
+            blobs,
+            id: location.to_string(),
+            location,
+            uuid,
+            started_at,
+            size,
+            digester,
+        }
+    }
+
+    fn set_location(&mut self, response: &Response) -> Result<()> {
+        if let Some(location) = header_str(response.headers(), LOCATION) {
+            self.location = self.blobs.inner().resolve(response.url(), location)?;
+            self.id = self.location.to_string();
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl BlobWriter for RemoteBlobWriter {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn started_at(&self) -> SystemTime {
+        self.started_at
+    }
+
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    async fn write(&mut self, chunk: Bytes) -> Result<()> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let len = chunk.len() as u64;
+        let range = format!("{}-{}", self.size, self.size + len - 1);
+        let hashed = chunk.clone();
+        let name = self.blobs.name().to_owned();
+        let call = Call::new(
+            Method::PATCH,
+            self.location.clone(),
+            Target::Upload(&name, &self.id),
+        )
+        .header(CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM))
+        .header(
+            CONTENT_RANGE,
+            HeaderValue::from_str(&range).map_err(|e| Error::backend("build Content-Range", e))?,
+        )
+        .body(chunk)
+        .idempotent(false);
+        let response = self
+            .blobs
+            .inner()
+            .send(call, &[StatusCode::ACCEPTED, StatusCode::NO_CONTENT])
+            .await?;
+        self.set_location(&response)?;
+        let expected = self.size + len;
+        let answered = header_str(response.headers(), RANGE)
+            .and_then(parse_range)
+            .map(|(_, last)| last + 1);
+        if let Some(digester) = &mut self.digester {
+            digester.update(&hashed);
+        }
+        self.size = expected;
+        if let Some(answered) = answered
+            && answered != expected
+        {
+            // Someone else wrote to this upload: what it holds is not what
+            // this writer hashed.
+            self.digester = None;
+            self.size = answered;
+            return Err(Error::BlobUploadInvalid {
+                reason: format!(
+                    "the registry holds {answered} bytes after this chunk, {expected} were expected"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>, digest: &Digest, size: Option<u64>) -> Result<Descriptor> {
+        if let Some(expected) = size
+            && expected != self.size
+        {
+            let actual = self.size;
+            let _ = self.cancel().await;
+            return Err(Error::SizeInvalid { expected, actual });
+        }
+        if let Some(digester) = &self.digester
+            && digester.algorithm() == digest.algorithm()
+        {
+            let computed = digester.finish();
+            if &computed != digest {
+                let _ = self.cancel().await;
+                return Err(Error::DigestMismatch {
+                    given: digest.clone(),
+                    computed,
+                });
+            }
+        }
+        let mut url = self.location.clone();
+        url.query_pairs_mut().append_pair("digest", digest.as_str());
+        let name = self.blobs.name().to_owned();
+        let call = Call::new(Method::PUT, url, Target::Upload(&name, &self.id))
+            .header(CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM))
+            .idempotent(false);
+        let result = self
+            .blobs
+            .inner()
+            .send(call, &[StatusCode::CREATED, StatusCode::NO_CONTENT])
+            .await;
+        match result {
+            Ok(response) => Ok(committed(&response, digest, self.size, &self)),
+            Err(err) => {
+                if !matches!(
+                    err.kind(),
+                    ErrorKind::Unavailable | ErrorKind::BlobUploadUnknown
+                ) {
+                    let _ = self.cancel().await;
+                }
+                Err(err)
+            }
+        }
+    }
+
+    async fn cancel(self: Box<Self>) -> Result<()> {
+        let name = self.blobs.name().to_owned();
+        let call = Call::new(
+            Method::DELETE,
+            self.location.clone(),
+            Target::Upload(&name, &self.id),
+        );
+        self.blobs
+            .inner()
+            .send(
+                call,
+                &[StatusCode::NO_CONTENT, StatusCode::OK, StatusCode::ACCEPTED],
+            )
+            .await
+            .map(drop)
+    }
+
+    async fn close(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// `FIRST-LAST` of an upload's `Range` header (`bytes=` optional).
+fn parse_range(value: &str) -> Option<(u64, u64)> {
+    let value = value.trim();
+    let value = value.strip_prefix("bytes=").unwrap_or(value);
+    let (first, last) = value.split_once('-')?;
+    Some((first.trim().parse().ok()?, last.trim().parse().ok()?))
+}
+
+/// What Distribution signs into its upload URLs (`_state`): a 32-byte
+/// HMAC, then JSON with the offset and start time.
+struct UploadState {
+    offset: u64,
+    started_at: Option<SystemTime>,
+}
+
+fn distribution_state(url: &Url) -> Option<UploadState> {
+    #[derive(serde::Deserialize)]
+    struct Wire {
+        #[serde(rename = "Offset", default)]
+        offset: u64,
+        #[serde(rename = "StartedAt", default)]
+        started_at: Option<String>,
+    }
+    let (_, state) = url.query_pairs().find(|(k, _)| k == "_state")?;
+    let raw = base64::engine::general_purpose::URL_SAFE
+        .decode(state.as_bytes())
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(state.as_bytes()))
+        .ok()?;
+    let wire: Wire = serde_json::from_slice(raw.get(32..)?).ok()?;
+    let started_at = wire.started_at.and_then(|s| {
+        time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
+            .ok()
+            .map(SystemTime::from)
+    });
+    Some(UploadState {
+        offset: wire.offset,
+        started_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_ranges() {
+        assert_eq!(parse_content_range("bytes 0-0/2"), Some((0, 0, Some(2))));
+        assert_eq!(parse_content_range("bytes 5-9/*"), Some((5, 9, None)));
+        assert_eq!(parse_content_range("bytes 9-5/10"), None);
+        assert_eq!(parse_content_range("items 0-1/2"), None);
+        assert_eq!(parse_range("0-99"), Some((0, 99)));
+        assert_eq!(parse_range("bytes=0-0"), Some((0, 0)));
+        assert_eq!(parse_range("x"), None);
+    }
+
+    #[test]
+    fn distribution_upload_state() {
+        // From a Distribution 2.8 Location header.
+        let url = Url::parse("http://127.0.0.1:45123/v2/a/blobs/uploads/ecf5b459-5b19-4311-be75-3a0001c28f5e?_state=bJO4MugO266KqGxW-EHEiTCfgublALgWqKnYAABIG2p7Ik5hbWUiOiJhIiwiVVVJRCI6ImVjZjViNDU5LTViMTktNDMxMS1iZTc1LTNhMDAwMWMyOGY1ZSIsIk9mZnNldCI6MCwiU3RhcnRlZEF0IjoiMjAyNi0xMS0yM1QwMjo1ODoyMC43MzcyOTE1MTVaIn0%3D").unwrap();
+        let state = distribution_state(&url).unwrap();
+        assert_eq!(state.offset, 0);
+        let started = state.started_at.unwrap();
+        let since = started
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert_eq!(since, 1_795_402_700);
+        assert!(
+            distribution_state(&Url::parse("http://x/v2/a/blobs/uploads/1").unwrap()).is_none()
+        );
+    }
+}

@@ -1,0 +1,1044 @@
+//! The client: HTTP, authentication, retries and error mapping.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use berth_api::ErrorCode;
+use berth_core::{Error, Page, PageRequest, Result};
+use berth_digest::Digest;
+use berth_manifest::ManifestRegistry;
+use berth_reference::RepositoryName;
+use bytes::{Bytes, BytesMut};
+use reqwest::header::{
+    AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use reqwest::{Method, Response, StatusCode, Url};
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use crate::challenge::{Challenge, parse_www_authenticate};
+use crate::error::{BodyError, ClientError, UpstreamError};
+use crate::options::{ClientOptions, RetryPolicy, Timeouts};
+use crate::pagination;
+use crate::{RemoteNamespace, RemoteRepository};
+
+/// The largest error or token body read.
+const SMALL_BODY_LIMIT: usize = 1024 * 1024;
+
+/// A registry client: one connection pool, one set of credentials and one
+/// token cache for a registry. Cheap to clone (a reference count).
+///
+/// Every operation fails with [`berth_core::Error`]: the registry's JSON
+/// error codes map to the matching variants (`BLOB_UNKNOWN` →
+/// `BlobUnknown`, `NAME_UNKNOWN` → `NameUnknown`, `UNAUTHORIZED` and
+/// `DENIED` → `Denied`, `TOOMANYREQUESTS` → `TooManyRequests`, …);
+/// connection failures, timeouts and `5xx` answers (after retries) are
+/// `Unavailable`.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base_url", &self.inner.base.as_str())
+            .field(
+                "username",
+                &self.inner.credentials.as_ref().map(|c| &c.username),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    http: reqwest::Client,
+    /// `scheme://host[:port]/[prefix/]`, always ending with `/`.
+    base: Url,
+    /// `registry host:port`, for `Unavailable` errors.
+    service: String,
+    timeouts: Timeouts,
+    retries: RetryPolicy,
+    credentials: Option<Credentials>,
+    auth: AuthState,
+    /// The `Accept` list of manifest requests.
+    pub(crate) accept: HeaderValue,
+    pub(crate) manifests: ManifestRegistry,
+}
+
+struct Credentials {
+    username: String,
+    /// `Basic base64(user:password)`, marked sensitive.
+    basic: HeaderValue,
+}
+
+/// What the client learnt about the registry's authentication, and its
+/// tokens.
+#[derive(Default)]
+struct AuthState {
+    /// The registry asked for Basic credentials: send them with every
+    /// request.
+    basic: AtomicBool,
+    /// The registry asked for tokens from this realm.
+    realm: Mutex<Option<Realm>>,
+    /// Tokens by the scopes of the requests they are for.
+    tokens: Mutex<HashMap<String, Token>>,
+    /// One token request at a time, so that concurrent requests for one
+    /// scope share one token.
+    fetching: tokio::sync::Mutex<()>,
+}
+
+#[derive(Clone)]
+struct Realm {
+    url: Url,
+    service: Option<String>,
+}
+
+#[derive(Clone)]
+struct Token {
+    /// `Bearer …`, marked sensitive.
+    header: HeaderValue,
+    valid_until: Instant,
+}
+
+/// A request body.
+pub(crate) enum CallBody {
+    Empty,
+    Bytes(Bytes),
+    /// A streamed body: sent once, so never retried.
+    Stream(Option<reqwest::Body>),
+}
+
+impl CallBody {
+    fn replayable(&self) -> bool {
+        !matches!(self, CallBody::Stream(_))
+    }
+}
+
+/// What a request is about: for scopes and for mapping errors.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target<'a> {
+    Base,
+    Catalog,
+    Tags(&'a str),
+    Manifest(&'a str, &'a str),
+    Blob(&'a str, &'a Digest),
+    UploadStart(&'a str, Option<&'a str>),
+    Upload(&'a str, &'a str),
+    Referrers(&'a str, &'a Digest),
+}
+
+impl Target<'_> {
+    fn name(&self) -> Option<&str> {
+        match *self {
+            Target::Base | Target::Catalog => None,
+            Target::Tags(n)
+            | Target::Manifest(n, _)
+            | Target::Blob(n, _)
+            | Target::UploadStart(n, _)
+            | Target::Upload(n, _)
+            | Target::Referrers(n, _) => Some(n),
+        }
+    }
+
+    /// The token scopes a request needs, as Distribution asks for them.
+    fn scopes(&self, method: &Method) -> Vec<String> {
+        let Some(name) = self.name() else {
+            return match self {
+                Target::Catalog => vec!["registry:catalog:*".to_owned()],
+                _ => Vec::new(),
+            };
+        };
+        let actions = match *method {
+            Method::GET | Method::HEAD => "pull",
+            Method::DELETE => "delete",
+            _ => "pull,push",
+        };
+        let mut scopes = vec![format!("repository:{name}:{actions}")];
+        if let Target::UploadStart(_, Some(from)) = self
+            && *from != name
+        {
+            scopes.push(format!("repository:{from}:pull"));
+        }
+        scopes.sort();
+        scopes
+    }
+}
+
+/// One request to the registry.
+pub(crate) struct Call<'a> {
+    pub(crate) method: Method,
+    pub(crate) url: Url,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: CallBody,
+    pub(crate) idempotent: bool,
+    /// The response body is streamed: no whole-request timeout.
+    pub(crate) streamed: bool,
+    pub(crate) target: Target<'a>,
+    scopes: Vec<String>,
+}
+
+impl<'a> Call<'a> {
+    pub(crate) fn new(method: Method, url: Url, target: Target<'a>) -> Call<'a> {
+        let idempotent = matches!(method, Method::GET | Method::HEAD | Method::DELETE);
+        let scopes = target.scopes(&method);
+        Call {
+            method,
+            url,
+            headers: HeaderMap::new(),
+            body: CallBody::Empty,
+            idempotent,
+            streamed: false,
+            target,
+            scopes,
+        }
+    }
+
+    pub(crate) fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.insert(name, value);
+        self
+    }
+
+    pub(crate) fn body(mut self, body: Bytes) -> Self {
+        self.body = CallBody::Bytes(body);
+        self
+    }
+
+    pub(crate) fn stream_body(mut self, body: reqwest::Body) -> Self {
+        self.body = CallBody::Stream(Some(body));
+        self
+    }
+
+    pub(crate) fn idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = idempotent;
+        self
+    }
+
+    pub(crate) fn streamed(mut self) -> Self {
+        self.streamed = true;
+        self
+    }
+}
+
+impl Client {
+    /// A client for the registry at `options.base_url`. Nothing is sent
+    /// until the first request.
+    pub fn new(options: ClientOptions) -> std::result::Result<Client, ClientError> {
+        let invalid = |reason: &str| ClientError::InvalidBaseUrl {
+            url: options.base_url.clone(),
+            reason: reason.to_owned(),
+        };
+        let mut base = Url::parse(&options.base_url).map_err(|e| invalid(&e.to_string()))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(invalid("the scheme must be http or https"));
+        }
+        if !base.username().is_empty() || base.password().is_some() {
+            return Err(invalid(
+                "credentials go in ClientOptions::username and password, not in the URL",
+            ));
+        }
+        if base.query().is_some() || base.fragment().is_some() {
+            return Err(invalid("a base URL has no query or fragment"));
+        }
+        let Some(host) = base.host_str().map(str::to_owned) else {
+            return Err(invalid("no host"));
+        };
+        let mut path = base.path().trim_end_matches('/').to_owned();
+        if path.ends_with("/v2") || path == "/v2" {
+            path.truncate(path.len() - 3);
+        }
+        path.push('/');
+        base.set_path(&path);
+        let service = match base.port() {
+            Some(port) => format!("registry {host}:{port}"),
+            None => format!("registry {host}"),
+        };
+
+        let user_agent =
+            HeaderValue::from_str(&options.user_agent).map_err(|e| ClientError::InvalidOption {
+                option: "user_agent",
+                reason: e.to_string(),
+            })?;
+        let credentials = match (&options.username, &options.password) {
+            (Some(username), password) => {
+                let raw = format!("{username}:{}", password.as_deref().unwrap_or(""));
+                let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
+                let mut basic =
+                    HeaderValue::from_str(&format!("Basic {encoded}")).map_err(|e| {
+                        ClientError::InvalidOption {
+                            option: "username",
+                            reason: e.to_string(),
+                        }
+                    })?;
+                basic.set_sensitive(true);
+                Some(Credentials {
+                    username: username.clone(),
+                    basic,
+                })
+            }
+            (None, Some(_)) => {
+                return Err(ClientError::InvalidOption {
+                    option: "password",
+                    reason: "a password without a username".to_owned(),
+                });
+            }
+            (None, None) => None,
+        };
+        if options.retries.max_attempts == 0 {
+            return Err(ClientError::InvalidOption {
+                option: "retries.max_attempts",
+                reason: "at least 1 (the first attempt)".to_owned(),
+            });
+        }
+
+        let http = reqwest::Client::builder()
+            .user_agent(user_agent.clone())
+            .connect_timeout(options.timeouts.connect)
+            .read_timeout(options.timeouts.read)
+            // Blob GETs are redirected to storage; Authorization is dropped
+            // when the redirect leaves the host.
+            .redirect(reqwest::redirect::Policy::limited(10))
+            .build()
+            .map_err(ClientError::Http)?;
+        let manifests = ManifestRegistry::new();
+        let accept = HeaderValue::from_str(&manifests.accept_header()).map_err(|e| {
+            ClientError::InvalidOption {
+                option: "accept",
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                service,
+                timeouts: options.timeouts,
+                retries: options.retries,
+                credentials,
+                auth: AuthState::default(),
+                accept,
+                manifests,
+            }),
+        })
+    }
+
+    /// The base URL requests go to (with a trailing `/`).
+    pub fn base_url(&self) -> &str {
+        self.inner.base.as_str()
+    }
+
+    /// Checks that the registry speaks the v2 API and that the client may
+    /// use it: `GET /v2/`, authenticating if asked to.
+    pub async fn ping(&self) -> Result<()> {
+        let url = self.inner.url("")?;
+        self.inner
+            .send(Call::new(Method::GET, url, Target::Base), &[StatusCode::OK])
+            .await
+            .map(drop)
+    }
+
+    /// A handle on the repository `name` (nothing is sent).
+    pub fn repository(&self, name: &RepositoryName) -> RemoteRepository {
+        RemoteRepository::new(self.clone(), name.clone())
+    }
+
+    /// The registry as a [`berth_core::Namespace`].
+    pub fn namespace(&self) -> RemoteNamespace {
+        RemoteNamespace::new(self.clone())
+    }
+
+    /// One page of the registry's catalog (`GET /v2/_catalog`), following
+    /// `Link` headers until the page is full (see
+    /// [`RemoteNamespace`](crate::RemoteNamespace)).
+    pub async fn catalog(&self, page: PageRequest) -> Result<Page<String>> {
+        let url = self.inner.url("_catalog")?;
+        pagination::list(&self.inner, url, Target::Catalog, "repositories", page).await
+    }
+}
+
+impl Inner {
+    /// `<base>v2/<path>`.
+    pub(crate) fn url(&self, path: &str) -> Result<Url> {
+        let text = format!("{}v2/{path}", self.base);
+        Url::parse(&text).map_err(|e| Error::backend(format!("build the URL {text:?}"), e))
+    }
+
+    /// Resolves a `Location` or `Link` URL against the URL it came from.
+    pub(crate) fn resolve(&self, from: &Url, location: &str) -> Result<Url> {
+        from.join(location).map_err(|e| {
+            Error::backend(
+                format!("the registry's URL {location:?}"),
+                BodyError(e.to_string()),
+            )
+        })
+    }
+
+    /// The base URL.
+    pub(crate) fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    /// `registry host:port`, for `Unavailable` errors.
+    pub(crate) fn service_name(&self) -> String {
+        self.service.clone()
+    }
+
+    pub(crate) fn unavailable(&self, source: impl Into<berth_core::BoxError>) -> Error {
+        Error::unavailable(&self.service, source)
+    }
+
+    /// Sends `call`; answers the response when its status is one of
+    /// `expect`, else the error it maps to.
+    pub(crate) async fn send(&self, mut call: Call<'_>, expect: &[StatusCode]) -> Result<Response> {
+        let response = self.execute(&mut call).await?;
+        if expect.contains(&response.status()) {
+            Ok(response)
+        } else {
+            Err(self.error_from(response, &call).await)
+        }
+    }
+
+    /// Sends `call` with authentication and retries; answers the last
+    /// response whatever its status.
+    pub(crate) async fn execute(&self, call: &mut Call<'_>) -> Result<Response> {
+        let key = call.scopes.join(" ");
+        let mut attempt: u32 = 0;
+        let mut reauthenticated = false;
+        loop {
+            attempt += 1;
+            let authorization = self.authorization(&call.scopes, &key).await?;
+            let request = self.build(call, authorization.clone())?;
+            let result = self.http.execute(request).await;
+            let may_retry =
+                call.idempotent && call.body.replayable() && attempt < self.retries.max_attempts;
+            let response = match result {
+                Ok(response) => response,
+                Err(err) => {
+                    if may_retry && !err.is_builder() && !err.is_redirect() {
+                        let wait = self.retries.backoff(attempt);
+                        tracing::debug!(
+                            method = %call.method, path = call.url.path(), attempt,
+                            error = %err, wait_ms = wait.as_millis() as u64,
+                            "registry request failed; retrying"
+                        );
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    tracing::debug!(method = %call.method, path = call.url.path(), error = %err, "registry request failed");
+                    return Err(self.unavailable(err));
+                }
+            };
+            let status = response.status();
+            tracing::trace!(method = %call.method, path = call.url.path(), status = status.as_u16(), "registry answered");
+            if status == StatusCode::UNAUTHORIZED
+                && !reauthenticated
+                && call.body.replayable()
+                && self
+                    .reauthenticate(response.headers(), &call.scopes, &key, authorization)
+                    .await?
+            {
+                reauthenticated = true;
+                // Authenticating is not a retry.
+                attempt -= 1;
+                continue;
+            }
+            if may_retry && retryable(status) {
+                let wait = retry_after(response.headers())
+                    .unwrap_or_else(|| self.retries.backoff(attempt));
+                if wait <= self.retries.max_retry_after {
+                    tracing::debug!(
+                        method = %call.method, path = call.url.path(), attempt,
+                        status = status.as_u16(), wait_ms = wait.as_millis() as u64,
+                        "registry answered an error; retrying"
+                    );
+                    drop(response);
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+            }
+            return Ok(response);
+        }
+    }
+
+    fn build(
+        &self,
+        call: &mut Call<'_>,
+        authorization: Option<HeaderValue>,
+    ) -> Result<reqwest::Request> {
+        let mut builder = self
+            .http
+            .request(call.method.clone(), call.url.clone())
+            .headers(call.headers.clone());
+        if let Some(authorization) = authorization {
+            builder = builder.header(AUTHORIZATION, authorization);
+        }
+        if !call.streamed && matches!(call.body, CallBody::Empty | CallBody::Bytes(_)) {
+            builder = builder.timeout(self.timeouts.request);
+        }
+        builder = match &mut call.body {
+            CallBody::Empty => {
+                if matches!(call.method, Method::POST | Method::PUT | Method::PATCH) {
+                    builder.body(Bytes::new())
+                } else {
+                    builder
+                }
+            }
+            CallBody::Bytes(bytes) => builder.body(bytes.clone()),
+            CallBody::Stream(body) => match body.take() {
+                Some(body) => builder.body(body),
+                None => {
+                    return Err(Error::backend(
+                        "send a streamed body",
+                        BodyError("the body was already sent".to_owned()),
+                    ));
+                }
+            },
+        };
+        builder
+            .build()
+            .map_err(|e| Error::backend(format!("build {} {}", call.method, call.url.path()), e))
+    }
+
+    /// The `Authorization` to send preemptively: a token once the
+    /// registry has named a realm, Basic once it has asked for it.
+    async fn authorization(&self, scopes: &[String], key: &str) -> Result<Option<HeaderValue>> {
+        let realm = lock(&self.auth.realm).clone();
+        if let Some(realm) = realm {
+            return self.token(&realm, scopes, key, None).await.map(Some);
+        }
+        if self.auth.basic.load(Ordering::Relaxed)
+            && let Some(credentials) = &self.credentials
+        {
+            return Ok(Some(credentials.basic.clone()));
+        }
+        Ok(None)
+    }
+
+    /// After a 401: whether the challenge says how to authenticate and the
+    /// request should be sent again.
+    async fn reauthenticate(
+        &self,
+        headers: &HeaderMap,
+        scopes: &[String],
+        key: &str,
+        sent: Option<HeaderValue>,
+    ) -> Result<bool> {
+        let challenges: Vec<Challenge> = headers
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(parse_www_authenticate)
+            .collect();
+        let bearer = challenges.iter().find_map(|c| match c {
+            Challenge::Bearer(b) => Some(b),
+            _ => None,
+        });
+        if let Some(bearer) = bearer {
+            let Ok(url) = Url::parse(&bearer.realm) else {
+                tracing::warn!(realm = %bearer.realm, "the registry's token realm is not a URL");
+                return Ok(false);
+            };
+            if !matches!(url.scheme(), "http" | "https") {
+                tracing::warn!(realm = %bearer.realm, "the registry's token realm is not an http(s) URL");
+                return Ok(false);
+            }
+            let realm = Realm {
+                url,
+                service: bearer.service.clone(),
+            };
+            *lock(&self.auth.realm) = Some(realm.clone());
+            let mut wanted: Vec<String> = scopes.to_vec();
+            wanted.extend(bearer.scopes().map(str::to_owned));
+            wanted.sort();
+            wanted.dedup();
+            self.token(&realm, &wanted, key, sent.as_ref()).await?;
+            return Ok(true);
+        }
+        let basic = challenges
+            .iter()
+            .any(|c| matches!(c, Challenge::Basic { .. }));
+        if basic && self.credentials.is_some() && !self.auth.basic.swap(true, Ordering::Relaxed) {
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// A token for `key`: the cached one unless it is `rejected` or about
+    /// to expire, else a new one for `scopes`.
+    async fn token(
+        &self,
+        realm: &Realm,
+        scopes: &[String],
+        key: &str,
+        rejected: Option<&HeaderValue>,
+    ) -> Result<HeaderValue> {
+        let cached = || {
+            lock(&self.auth.tokens)
+                .get(key)
+                .filter(|t| t.valid_until > Instant::now() && Some(&t.header) != rejected)
+                .map(|t| t.header.clone())
+        };
+        if let Some(header) = cached() {
+            return Ok(header);
+        }
+        let _fetching = self.auth.fetching.lock().await;
+        if let Some(header) = cached() {
+            return Ok(header);
+        }
+        let token = self.fetch_token(realm, scopes).await?;
+        let header = token.header.clone();
+        let mut tokens = lock(&self.auth.tokens);
+        let now = Instant::now();
+        tokens.retain(|_, t| t.valid_until > now);
+        tokens.insert(key.to_owned(), token);
+        Ok(header)
+    }
+
+    /// `GET realm?service=…&scope=…`, with Basic credentials when
+    /// configured; retried as any idempotent request.
+    async fn fetch_token(&self, realm: &Realm, scopes: &[String]) -> Result<Token> {
+        let mut url = realm.url.clone();
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(service) = &realm.service {
+                query.append_pair("service", service);
+            }
+            for scope in scopes {
+                query.append_pair("scope", scope);
+            }
+            if let Some(credentials) = &self.credentials {
+                query.append_pair("account", &credentials.username);
+            }
+        }
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
+        let realm_host = url.host_str().unwrap_or_default().to_owned();
+        let mut attempt = 0;
+        let response = loop {
+            attempt += 1;
+            let mut request = self.http.get(url.clone()).timeout(self.timeouts.request);
+            if let Some(credentials) = &self.credentials {
+                request = request.header(AUTHORIZATION, credentials.basic.clone());
+            }
+            let may_retry = attempt < self.retries.max_attempts;
+            match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    if may_retry && retryable(status) {
+                        let wait = retry_after(response.headers())
+                            .unwrap_or_else(|| self.retries.backoff(attempt));
+                        if wait <= self.retries.max_retry_after {
+                            tokio::time::sleep(wait).await;
+                            continue;
+                        }
+                    }
+                    break response;
+                }
+                Err(err) if may_retry => {
+                    tracing::debug!(realm = %realm_host, error = %err, "token request failed; retrying");
+                    tokio::time::sleep(self.retries.backoff(attempt)).await;
+                }
+                Err(err) => {
+                    return Err(Error::unavailable(
+                        format!("token server {realm_host}"),
+                        err,
+                    ));
+                }
+            }
+        };
+        let status = response.status();
+        let path = url.path().to_owned();
+        let mut response = response;
+        let body = read_limited(&mut response, SMALL_BODY_LIMIT)
+            .await
+            .map_err(|e| Error::unavailable(format!("token server {realm_host}"), e))?;
+        if !status.is_success() {
+            let (code, message) = first_error(&body, status);
+            let upstream = UpstreamError {
+                method: "GET".to_owned(),
+                path,
+                status: status.as_u16(),
+                code,
+                message,
+            };
+            return Err(match status.as_u16() {
+                401 | 403 => Error::Denied {
+                    reason: format!("the token server refused: {upstream}"),
+                },
+                429 => Error::TooManyRequests {
+                    reason: upstream.to_string(),
+                },
+                500.. => Error::unavailable(format!("token server {realm_host}"), upstream),
+                _ => Error::backend(format!("get a token from {realm_host}"), upstream),
+            });
+        }
+        #[derive(Deserialize)]
+        struct TokenResponse {
+            #[serde(default)]
+            token: Option<String>,
+            #[serde(default)]
+            access_token: Option<String>,
+            #[serde(default)]
+            expires_in: Option<u64>,
+        }
+        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
+            Error::backend(
+                format!("read the token from {realm_host}"),
+                BodyError(format!("not a token response: {e}")),
+            )
+        })?;
+        let token = parsed
+            .token
+            .filter(|t| !t.is_empty())
+            .or(parsed.access_token.filter(|t| !t.is_empty()))
+            .ok_or_else(|| {
+                Error::backend(
+                    format!("read the token from {realm_host}"),
+                    BodyError("the answer has neither token nor access_token".to_owned()),
+                )
+            })?;
+        let mut header = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+            Error::backend(
+                format!("read the token from {realm_host}"),
+                BodyError("the token has characters a header cannot carry".to_owned()),
+            )
+        })?;
+        header.set_sensitive(true);
+        // Kept a day at most, whatever the token server says.
+        let ttl = Duration::from_secs(
+            parsed
+                .expires_in
+                .filter(|&s| s > 0)
+                .unwrap_or(60)
+                .min(24 * 3600),
+        );
+        // Renew shortly before expiry: a tenth of the lifetime, at most 10 s.
+        let margin = (ttl / 10).min(Duration::from_secs(10));
+        tracing::debug!(realm = %realm_host, scopes = ?scopes, ttl_s = ttl.as_secs(), "fetched a registry token");
+        Ok(Token {
+            header,
+            valid_until: Instant::now() + ttl - margin,
+        })
+    }
+
+    /// The error an unexpected response maps to.
+    pub(crate) async fn error_from(&self, mut response: Response, call: &Call<'_>) -> Error {
+        let status = response.status();
+        let body = if call.method == Method::HEAD {
+            Bytes::new()
+        } else {
+            read_limited(&mut response, SMALL_BODY_LIMIT)
+                .await
+                .unwrap_or_default()
+        };
+        let entry = parse_errors(&body);
+        self.map_error(&call.method, call.url.path(), status, entry, call.target)
+    }
+
+    pub(crate) fn map_error(
+        &self,
+        method: &Method,
+        path: &str,
+        status: StatusCode,
+        entry: Option<WireError>,
+        target: Target<'_>,
+    ) -> Error {
+        let code = entry.as_ref().and_then(|e| ErrorCode::parse(&e.code));
+        let message = entry
+            .as_ref()
+            .map(|e| e.message.clone())
+            .filter(|m| !m.is_empty())
+            .or_else(|| code.map(|c| c.message().to_owned()))
+            .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
+        let detail = entry.as_ref().and_then(|e| e.detail.clone());
+        let with_detail = match &detail {
+            Some(d) if !d.is_null() => format!("{message} ({d})"),
+            _ => message.clone(),
+        };
+        let upstream = UpstreamError {
+            method: method.to_string(),
+            path: path.to_owned(),
+            status: status.as_u16(),
+            code: entry
+                .as_ref()
+                .map(|e| e.code.clone())
+                .filter(|c| !c.is_empty()),
+            message: with_detail.clone(),
+        };
+        let name = target.name().unwrap_or_default().to_owned();
+        let reference = match target {
+            Target::Manifest(_, r) => r.to_owned(),
+            Target::Blob(_, d) | Target::Referrers(_, d) => d.to_string(),
+            _ => String::new(),
+        };
+        let target_digest = match target {
+            Target::Blob(_, d) | Target::Referrers(_, d) => Some(d.clone()),
+            Target::Manifest(_, r) => Digest::parse(r).ok(),
+            _ => None,
+        };
+        let detail_digest = detail_digest(detail.as_ref());
+        let upload_id = match target {
+            Target::Upload(_, id) => id.to_owned(),
+            _ => String::new(),
+        };
+        let backend =
+            |upstream: UpstreamError| Error::backend(format!("{method} {path}"), upstream);
+        match code {
+            Some(ErrorCode::BlobUnknown) => match target_digest.or(detail_digest) {
+                Some(digest) => Error::BlobUnknown { digest },
+                None => backend(upstream),
+            },
+            Some(ErrorCode::BlobUploadUnknown) => Error::BlobUploadUnknown { id: upload_id },
+            Some(ErrorCode::BlobUploadInvalid | ErrorCode::RangeInvalid) => {
+                Error::BlobUploadInvalid {
+                    reason: with_detail,
+                }
+            }
+            Some(ErrorCode::DigestInvalid | ErrorCode::SizeInvalid) => match target {
+                Target::Manifest(..) => Error::ManifestInvalid {
+                    reason: with_detail,
+                },
+                _ => Error::BlobUploadInvalid {
+                    reason: with_detail,
+                },
+            },
+            Some(ErrorCode::ManifestBlobUnknown) => match detail_digest {
+                Some(digest) => Error::ManifestBlobUnknown { digest },
+                None => Error::ManifestInvalid {
+                    reason: with_detail,
+                },
+            },
+            Some(ErrorCode::ManifestInvalid | ErrorCode::ManifestUnverified) => {
+                Error::ManifestInvalid {
+                    reason: with_detail,
+                }
+            }
+            Some(ErrorCode::ManifestUnknown) => Error::ManifestUnknown { reference },
+            Some(ErrorCode::NameInvalid) => Error::name_invalid(&name, with_detail),
+            Some(ErrorCode::NameUnknown) => Error::NameUnknown { name },
+            Some(ErrorCode::TagInvalid) => Error::tag_invalid(&reference, with_detail),
+            Some(ErrorCode::Unauthorized | ErrorCode::Denied) => Error::Denied {
+                reason: with_detail,
+            },
+            Some(ErrorCode::Unsupported) => Error::unsupported(with_detail),
+            Some(ErrorCode::TooManyRequests) => Error::TooManyRequests {
+                reason: with_detail,
+            },
+            Some(ErrorCode::Unavailable) => self.unavailable(upstream),
+            Some(ErrorCode::PaginationNumberInvalid) => backend(upstream),
+            Some(ErrorCode::Unknown) | None => match status.as_u16() {
+                404 => match target {
+                    Target::Blob(_, d) => Error::BlobUnknown { digest: d.clone() },
+                    Target::Manifest(..) => Error::ManifestUnknown { reference },
+                    Target::Tags(_) => Error::NameUnknown { name },
+                    Target::Upload(..) => Error::BlobUploadUnknown { id: upload_id },
+                    _ => backend(upstream),
+                },
+                401 => Error::Denied {
+                    reason: format!("authentication required: {with_detail}"),
+                },
+                403 => Error::Denied {
+                    reason: with_detail,
+                },
+                405 => Error::unsupported(format!("{method} {path}: {with_detail}")),
+                429 => Error::TooManyRequests {
+                    reason: with_detail,
+                },
+                500.. => self.unavailable(upstream),
+                _ => backend(upstream),
+            },
+        }
+    }
+}
+
+/// Whether a status is worth retrying: 429 and 5xx but 501.
+fn retryable(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS
+        || (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED)
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date.
+pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date =
+        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc2822).ok()?;
+    let wait = date - time::OffsetDateTime::now_utc();
+    Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
+}
+
+/// One entry of a v2 error body, leniently.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct WireError {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    detail: Option<serde_json::Value>,
+}
+
+fn parse_errors(body: &[u8]) -> Option<WireError> {
+    #[derive(Deserialize)]
+    struct Body {
+        #[serde(default)]
+        errors: Vec<WireError>,
+    }
+    serde_json::from_slice::<Body>(body)
+        .ok()
+        .and_then(|b| b.errors.into_iter().next())
+}
+
+fn first_error(body: &[u8], status: StatusCode) -> (Option<String>, String) {
+    #[derive(Deserialize)]
+    struct OAuth {
+        error: Option<String>,
+        error_description: Option<String>,
+    }
+    if let Some(e) = parse_errors(body) {
+        return (Some(e.code).filter(|c| !c.is_empty()), e.message);
+    }
+    if let Ok(OAuth {
+        error: Some(error),
+        error_description,
+    }) = serde_json::from_slice::<OAuth>(body)
+    {
+        return (Some(error), error_description.unwrap_or_default());
+    }
+    (
+        None,
+        status.canonical_reason().unwrap_or("error").to_owned(),
+    )
+}
+
+/// A digest in an error's detail: `"sha256:…"` (Distribution) or
+/// `{"digest":"sha256:…"}` (berth).
+fn detail_digest(detail: Option<&serde_json::Value>) -> Option<Digest> {
+    match detail? {
+        serde_json::Value::String(s) => Digest::parse(s).ok(),
+        serde_json::Value::Object(map) => map
+            .get("digest")
+            .and_then(|v| v.as_str())
+            .and_then(|s| Digest::parse(s).ok()),
+        _ => None,
+    }
+}
+
+/// Reads a whole (small) body, refusing more than `limit` bytes.
+pub(crate) async fn read_limited(
+    response: &mut Response,
+    limit: usize,
+) -> std::result::Result<Bytes, BoxedError> {
+    if let Some(length) = header_u64(response.headers(), reqwest::header::CONTENT_LENGTH)
+        && length > limit as u64
+    {
+        return Err(Box::new(BodyError(format!(
+            "the body is {length} bytes, more than the {limit} allowed"
+        ))));
+    }
+    let mut out = BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        if out.len() + chunk.len() > limit {
+            return Err(Box::new(BodyError(format!(
+                "the body is more than the {limit} bytes allowed"
+            ))));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out.freeze())
+}
+
+pub(crate) type BoxedError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A header's value parsed as a decimal `u64`.
+pub(crate) fn header_u64(
+    headers: &HeaderMap,
+    name: impl reqwest::header::AsHeaderName,
+) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// A header's value as a string.
+pub(crate) fn header_str(
+    headers: &HeaderMap,
+    name: impl reqwest::header::AsHeaderName,
+) -> Option<&str> {
+    headers.get(name)?.to_str().ok()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("3"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+        );
+        assert_eq!(retry_after(&headers), Some(Duration::ZERO));
+        let later = time::OffsetDateTime::now_utc() + time::Duration::seconds(30);
+        let text = later
+            .format(&time::format_description::well_known::Rfc2822)
+            .unwrap();
+        headers.insert(RETRY_AFTER, HeaderValue::from_str(&text).unwrap());
+        let wait = retry_after(&headers).unwrap();
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn scopes_as_distribution_asks() {
+        let d = Digest::sha256(b"x");
+        assert_eq!(
+            Target::Blob("a/b", &d).scopes(&Method::HEAD),
+            ["repository:a/b:pull"]
+        );
+        assert_eq!(
+            Target::UploadStart("a", Some("b")).scopes(&Method::POST),
+            ["repository:a:pull,push", "repository:b:pull"]
+        );
+        assert_eq!(
+            Target::Manifest("a", "latest").scopes(&Method::DELETE),
+            ["repository:a:delete"]
+        );
+        assert_eq!(Target::Catalog.scopes(&Method::GET), ["registry:catalog:*"]);
+        assert!(Target::Base.scopes(&Method::GET).is_empty());
+    }
+
+    #[test]
+    fn error_bodies() {
+        let e = parse_errors(br#"{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"}]}"#).unwrap();
+        assert_eq!(e.code, "MANIFEST_BLOB_UNKNOWN");
+        assert!(detail_digest(e.detail.as_ref()).is_some());
+        assert!(parse_errors(b"404 page not found").is_none());
+        assert!(parse_errors(br#"{"errors":[{"code":"X"}]}"#).is_some());
+        assert_eq!(
+            first_error(
+                br#"{"error":"invalid_grant","error_description":"bad"}"#,
+                StatusCode::UNAUTHORIZED
+            ),
+            (Some("invalid_grant".to_owned()), "bad".to_owned())
+        );
+    }
+}
