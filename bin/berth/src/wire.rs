@@ -173,9 +173,9 @@ async fn run(config: Configuration) -> Result<(), StartError> {
     if let Some(notifier) = &notifier {
         metrics.add_source(Arc::new(EndpointCounters(notifier.clone())));
     }
+    let (namespace, proxy) = namespace(&config, registry, &metrics).await?;
     let state = web::Data::new({
-        let state =
-            AppState::new(Arc::new(registry), manifests, settings).with_metrics(metrics.clone());
+        let state = AppState::new(namespace, manifests, settings).with_metrics(metrics.clone());
         let state = match &config.auth {
             Some(auth) => state.with_access_controller(access_controller(auth)?),
             None => state,
@@ -240,6 +240,11 @@ async fn run(config: Configuration) -> Result<(), StartError> {
     if let Some(notifier) = &notifier {
         // Events not yet delivered stay in the spool for the next start.
         notifier.shutdown().await;
+    }
+    if let Some(proxy) = &proxy
+        && let Err(e) = proxy.shutdown().await
+    {
+        tracing::warn!(error = %e, "could not save the proxy's expiry schedule");
     }
     if announced && let Err(e) = registry_for_exit.withdraw_instance(&instance_id).await {
         tracing::warn!(error = %e, "could not remove this instance's entry from the storage");
@@ -353,6 +358,131 @@ fn listen_addr(addr: &str) -> String {
     match addr.strip_prefix(':') {
         Some(port) => format!("0.0.0.0:{port}"),
         None => addr.to_owned(),
+    }
+}
+
+/// The namespace the handlers serve: local storage, or with
+/// `proxy.remoteurl` a pull-through cache of that upstream over it (also
+/// given back, to be shut down).
+async fn namespace(
+    config: &Configuration,
+    registry: Registry,
+    metrics: &Arc<berth_handlers::Metrics>,
+) -> Result<
+    (
+        Arc<dyn berth_core::Namespace>,
+        Option<berth_proxy::ProxyNamespace>,
+    ),
+    StartError,
+> {
+    let Some(proxy) = &config.proxy else {
+        return Ok((Arc::new(registry), None));
+    };
+    let options = berth_proxy::client_options(
+        &proxy.remoteurl,
+        proxy.username.as_deref(),
+        proxy.password.as_deref(),
+    );
+    let upstream = berth_client::Client::new(options)
+        .map_err(|e| format!("proxy.remoteurl {}: {e}", proxy.remoteurl))?;
+    let cache = berth_proxy::ProxyNamespace::start(
+        registry,
+        upstream,
+        berth_proxy::ProxyOptions::with_config_ttl(proxy.ttl),
+    )
+    .await?;
+    metrics.add_source(Arc::new(ProxyCounters(cache.clone())));
+    Ok((Arc::new(cache.clone()), Some(cache)))
+}
+
+/// The pull-through cache's counters for `/metrics`.
+struct ProxyCounters(berth_proxy::ProxyNamespace);
+
+impl berth_handlers::ScrapeSource for ProxyCounters {
+    fn counters(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let s = self.0.metrics().snapshot();
+        vec![
+            (
+                "proxy_upstream_requests",
+                "Requests sent to the upstream registry",
+                s.upstream_requests,
+            ),
+            (
+                "proxy_upstream_errors",
+                "Upstream requests that failed (unreachable, 5xx, denied, a body that did not verify)",
+                s.upstream_errors,
+            ),
+            (
+                "proxy_blob_fetches",
+                "Whole-blob fetches from the upstream started",
+                s.blob_fetches,
+            ),
+            (
+                "proxy_shared_fetches",
+                "Blob reads that joined a fetch already under way",
+                s.shared_fetches,
+            ),
+        ]
+    }
+
+    fn samples(&self) -> Vec<berth_handlers::Sample> {
+        let s = self.0.metrics().snapshot();
+        let sample = |name, help, gauge, kind: Option<&str>, value| berth_handlers::Sample {
+            name,
+            help,
+            gauge,
+            labels: kind
+                .map(|k| vec![("kind", k.to_owned())])
+                .unwrap_or_default(),
+            value,
+        };
+        let hits = "Reads served from the cache (local storage)";
+        let misses = "Reads that went to the upstream registry";
+        let bytes = "Bytes received from the upstream registry";
+        let expired = "Cached content removed by the TTL scheduler";
+        let (blob, manifest) = (Some("blob"), Some("manifest"));
+        vec![
+            sample("proxy_hits", hits, false, blob, s.blob_hits),
+            sample("proxy_hits", hits, false, manifest, s.manifest_hits),
+            sample("proxy_misses", misses, false, blob, s.blob_misses),
+            sample("proxy_misses", misses, false, manifest, s.manifest_misses),
+            sample(
+                "proxy_upstream_bytes",
+                bytes,
+                false,
+                blob,
+                s.blob_bytes_from_upstream,
+            ),
+            sample(
+                "proxy_upstream_bytes",
+                bytes,
+                false,
+                manifest,
+                s.manifest_bytes_from_upstream,
+            ),
+            sample("proxy_expired", expired, false, blob, s.expired_blobs),
+            sample(
+                "proxy_expired",
+                expired,
+                false,
+                manifest,
+                s.expired_manifests,
+            ),
+            sample(
+                "proxy_scheduled",
+                "Cached blobs and manifests scheduled for removal",
+                true,
+                None,
+                self.0.scheduler().map_or(0, |s| s.len() as u64),
+            ),
+            sample(
+                "proxy_fetches_in_flight",
+                "Blob fetches from the upstream under way",
+                true,
+                None,
+                self.0.fetches_in_flight() as u64,
+            ),
+        ]
     }
 }
 

@@ -268,11 +268,14 @@ impl ApiError {
 
 impl From<&Error> for ApiError {
     /// The code of the error's kind; the error's own text as the message,
-    /// except for backend failures, whose details stay in the logs.
+    /// except for backend failures, whose details stay in the logs (an
+    /// unavailable backend is named, e.g. `upstream registry
+    /// registry.example unavailable`, without the cause).
     fn from(err: &Error) -> ApiError {
         let code = ErrorCode::from(err.kind());
-        let message = match code {
-            ErrorCode::Unknown | ErrorCode::Unavailable => code.message().to_owned(),
+        let message = match err {
+            Error::Unavailable { service, .. } => format!("{service} unavailable"),
+            _ if code == ErrorCode::Unknown => code.message().to_owned(),
             _ => err.to_string(),
         };
         let detail = match err {

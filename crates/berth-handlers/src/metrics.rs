@@ -267,10 +267,14 @@ impl Metrics {
                     .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
                     .collect::<Vec<_>>()
                     .join(",");
-                out.push_str(&format!(
-                    "berth_{name}{suffix}{{{labels}}} {}\n",
-                    sample.value
-                ));
+                if labels.is_empty() {
+                    out.push_str(&format!("berth_{name}{suffix} {}\n", sample.value));
+                } else {
+                    out.push_str(&format!(
+                        "berth_{name}{suffix}{{{labels}}} {}\n",
+                        sample.value
+                    ));
+                }
             }
         }
         out.push_str("# EOF\n");

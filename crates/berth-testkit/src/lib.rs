@@ -596,3 +596,174 @@ pub fn unique_root() -> String {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// An HTTP/1.1 forwarder on loopback in front of a server: every request
+/// that passes is recorded (`METHOD /path`, the query left out) and the
+/// bytes the server sends back are counted, so a test can tell what a
+/// client of the server (such as a pull-through cache) asked for. When
+/// the server cannot be reached, the client's connection is closed.
+/// Stops accepting when dropped.
+#[derive(Debug)]
+pub struct HttpCounter {
+    /// The forwarder's base URL, `http://127.0.0.1:PORT`.
+    pub url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    bytes_down: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HttpCounter {
+    /// Forwards to `upstream` (`http://HOST:PORT`).
+    ///
+    /// # Panics
+    /// When `upstream` is not an `http://HOST:PORT` URL.
+    pub fn start(upstream: &str) -> HttpCounter {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use std::sync::{Arc, Mutex};
+        let target = upstream
+            .strip_prefix("http://")
+            .expect("an http:// URL")
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the forwarder");
+        let url = format!("http://{}", listener.local_addr().expect("its address"));
+        let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let bytes_down = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, b, s) = (requests.clone(), bytes_down.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(client) = client else { continue };
+                let (r, b, target) = (r.clone(), b.clone(), target.clone());
+                std::thread::spawn(move || forward(client, &target, &r, b));
+            }
+        });
+        HttpCounter {
+            url,
+            requests,
+            bytes_down,
+            stop,
+        }
+    }
+
+    /// Every request so far, as `METHOD /path`, in order.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Requests with `method` whose path contains `part`.
+    pub fn count(&self, method: &str, part: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| {
+                r.split_once(' ')
+                    .is_some_and(|(m, p)| m == method && p.contains(part))
+            })
+            .count()
+    }
+
+    /// Bytes the server sent back (heads and bodies).
+    pub fn bytes_down(&self) -> u64 {
+        self.bytes_down.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Forgets the requests recorded so far.
+    pub fn reset(&self) {
+        if let Ok(mut r) = self.requests.lock() {
+            r.clear();
+        }
+    }
+}
+
+impl Drop for HttpCounter {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accepting thread so that it sees the flag.
+        let _ = std::net::TcpStream::connect(self.url.trim_start_matches("http://"));
+    }
+}
+
+/// Forwards one connection: requests parsed (to record them), answers
+/// copied back as they come.
+fn forward(
+    client: std::net::TcpStream,
+    target: &str,
+    requests: &std::sync::Mutex<Vec<String>>,
+    bytes_down: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let Ok(server) = std::net::TcpStream::connect(target) else {
+        let _ = client.shutdown(std::net::Shutdown::Both);
+        return;
+    };
+    let (Ok(mut server_w), Ok(mut client_w)) = (server.try_clone(), client.try_clone()) else {
+        return;
+    };
+    let mut server_r = server;
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            match server_r.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    bytes_down.fetch_add(n as u64, std::sync::atomic::Ordering::SeqCst);
+                    if client_w.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = client_w.shutdown(std::net::Shutdown::Both);
+    });
+    let mut reader = BufReader::new(client);
+    loop {
+        let mut head = Vec::new();
+        let mut first = String::new();
+        let mut length = 0u64;
+        let mut chunked = false;
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => {
+                    let _ = server_w.shutdown(std::net::Shutdown::Both);
+                    return;
+                }
+                Ok(_) => {}
+            }
+            if first.is_empty() {
+                first = line.clone();
+            }
+            let lower = line.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
+                chunked = true;
+            }
+            head.extend_from_slice(line.as_bytes());
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut parts = first.split_whitespace();
+        let method = parts.next().unwrap_or("");
+        let path = parts.next().unwrap_or("").split('?').next().unwrap_or("");
+        if let Ok(mut r) = requests.lock() {
+            r.push(format!("{method} {path}"));
+        }
+        if server_w.write_all(&head).is_err() {
+            return;
+        }
+        if chunked {
+            // Not parsed further: the rest of the connection goes as it is.
+            let _ = std::io::copy(&mut reader, &mut server_w);
+            return;
+        }
+        if std::io::copy(&mut (&mut reader).take(length), &mut server_w).is_err() {
+            return;
+        }
+    }
+}
