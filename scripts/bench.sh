@@ -10,12 +10,17 @@
 #   push     a 1 GiB local push vs dd and the digester alone
 #   catalog  10,000 repositories and 10,000 tags vs Debian's docker-registry
 #   s3       1 GiB through the S3 driver vs the bare SDK, on Garage
-#   http     manifest GET, blob HEAD, 1 KiB blob GET (req/s) and RSS, berth
-#            (release build) vs docker-registry, with wrk
+#   http     berth (release build) vs docker-registry over HTTP: manifest
+#            GET/HEAD, blob HEAD, 1 KiB and 512 MiB blob GETs, pushes,
+#            catalog and tag list, startup, RSS, CPU per request or per GB;
+#            nginx and openssl as ceilings (scripts/lib/bench_http.py)
 #
-# Installs what is missing (openssl, docker-registry; garage for s3) and
-# starts Garage on a free loopback port for the s3 benchmark. Results go to
-# the terminal; the digester's also to target/bench/digest.json.
+# Installs what is missing (openssl, docker-registry; garage for s3; for
+# http also nginx-light, curl and oha) and starts Garage on a free loopback
+# port for the s3 benchmark. Results go to the terminal; the digester's also
+# to target/bench/digest.json, the HTTP benchmark's to target/bench/http.json.
+# The HTTP benchmark takes BERTH_BENCH_ROUNDS (3), BERTH_BENCH_SECONDS (10)
+# and BERTH_BENCH_HTTP_JSON; see docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib/services.sh
