@@ -45,6 +45,8 @@ import urllib.parse
 
 ROUNDS = int(os.environ.get("BERTH_BENCH_ROUNDS", "3"))
 SECONDS = float(os.environ.get("BERTH_BENCH_SECONDS", "10"))
+# Seconds of quiet before an idle RSS is read (BERTH_BENCH_SETTLE).
+SETTLE = int(os.environ.get("BERTH_BENCH_SETTLE", "12"))
 STARTUPS = int(os.environ.get("BERTH_BENCH_STARTUPS", "5"))
 PUSHES = int(os.environ.get("BERTH_BENCH_PUSHES", "2"))
 CONNECTIONS = 64
@@ -762,6 +764,9 @@ def run(berth_bin, json_path, tmp, servers, started):
     log(f"nginx on {servers['nginx'].base} (pid {servers['nginx'].proc.pid})")
 
     time.sleep(2)
+    # "Idle" is after the servers have settled: berth hands freed memory
+    # back after 5-10 s without requests, Go's scavenger over time.
+    time.sleep(SETTLE)
     idle_seeded = {n: servers[n].rss_kib() for n in SERVERS}
 
     # URL lists (paths), spread over the repositories.
@@ -827,7 +832,7 @@ def run(berth_bin, json_path, tmp, servers, started):
             blobs = data = None
         rounds.append(results)
     del push_base
-    time.sleep(2)
+    time.sleep(SETTLE)
     idle_after = {n: servers[n].rss_kib() for n in SERVERS}
 
     # Startup: the measured servers stop first, so the runs are alone.

@@ -166,6 +166,7 @@ async fn run(config: Configuration) -> Result<(), StartError> {
         access_log: !config.log.accesslog.disabled,
     };
     let registry_for_exit = registry.clone();
+    spawn_idle_trim(metrics.clone());
     metrics.add_source(Arc::new(CacheCounters(registry.cache_health().clone())));
     let health = berth_handlers::HealthChecks::new();
     start_health_checks(&config, &health, registry.driver().clone())?;
@@ -723,6 +724,33 @@ fn start_health_checks(
         );
     }
     Ok(())
+}
+
+/// Hands memory freed after a burst of requests back to the system once
+/// the server goes idle: glibc keeps freed heap pages (per-thread arenas,
+/// large body buffers) mapped, so a registry that served a load would sit
+/// at its peak RSS for ever. Checked every 5 s; trims once per idle spell.
+fn spawn_idle_trim(metrics: Arc<berth_handlers::Metrics>) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    actix_web::rt::spawn(async move {
+        let (mut seen, mut trimmed) = (metrics.requests_served(), true);
+        loop {
+            actix_web::rt::time::sleep(Duration::from_secs(5)).await;
+            let now = metrics.requests_served();
+            if now != seen {
+                (seen, trimmed) = (now, false);
+            } else if !trimmed {
+                // SAFETY: malloc_trim only walks glibc's own arenas; it
+                // takes their locks and may be called from any thread.
+                unsafe {
+                    libc::malloc_trim(0);
+                }
+                trimmed = true;
+            }
+        }
+    });
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = metrics;
 }
 
 /// Announces this process in the storage and refreshes the entry until the

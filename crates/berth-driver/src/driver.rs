@@ -113,7 +113,18 @@ pub trait StorageDriver: Send + Sync + 'static {
     async fn walk(&self, from: &str, visit: &mut WalkFn<'_>) -> Result<()> {
         walk_by_listing(self, from, visit).await.map(|_| ())
     }
+
+    /// [`walk`](Self::walk) with a visitor the driver may move to another
+    /// thread: a driver whose walk blocks (the filesystem) walks the whole
+    /// tree in one blocking task instead of one hand-off per directory.
+    /// The visitor keeps its results in state it shares with the caller.
+    async fn walk_owned(&self, from: &str, mut visit: Box<OwnedWalkFn>) -> Result<()> {
+        self.walk(from, &mut *visit).await
+    }
 }
+
+/// A walk visitor that owns its state: see [`StorageDriver::walk_owned`].
+pub type OwnedWalkFn = dyn FnMut(&FileInfo) -> Walk + Send + 'static;
 
 /// Appends content to a path; nothing is visible at the path until
 /// [`commit`](FileWriter::commit).

@@ -13,8 +13,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::{
-    DriverError, FileInfo, FileWriter, ReadStream, Result, StorageDriver, Walk, WalkFn,
-    is_valid_component, join, parent, validate_path,
+    DriverError, FileInfo, FileWriter, OwnedWalkFn, ReadStream, Result, StorageDriver, Walk,
+    WalkFn, is_valid_component, join, parent, validate_path,
 };
 
 const NAME: &str = "filesystem";
@@ -188,25 +188,51 @@ impl FilesystemDriver {
         let inner = self.inner.clone();
         let dir = dir.to_owned();
         let context = dir.clone();
-        self.blocking("walk", &context, move || {
-            let names = inner.read_dir_names(&dir, "walk")?;
-            let mut infos = Vec::with_capacity(names.len());
-            for name in names {
-                let path = join(&dir, &name);
-                match fs::metadata(inner.full(&path)) {
-                    Ok(md) => infos.push(file_info(path, &md)),
-                    // Deleted since it was listed.
-                    Err(e) if is_not_found(&e) => {}
-                    Err(e) => return Err(DriverError::backend(NAME, "walk", &path, e)),
-                }
-            }
-            Ok(infos)
-        })
-        .await
+        self.blocking("walk", &context, move || inner.list_infos(&dir))
+            .await
     }
 }
 
 impl Inner {
+    /// The entries of directory `dir` with valid names, stat'ed, sorted
+    /// (blocking).
+    fn list_infos(&self, dir: &str) -> Result<Vec<FileInfo>> {
+        let names = self.read_dir_names(dir, "walk")?;
+        let mut infos = Vec::with_capacity(names.len());
+        for name in names {
+            let path = join(dir, &name);
+            match fs::metadata(self.full(&path)) {
+                Ok(md) => infos.push(file_info(path, &md)),
+                // Deleted since it was listed.
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(DriverError::backend(NAME, "walk", &path, e)),
+            }
+        }
+        Ok(infos)
+    }
+
+    /// The depth-first walk of [`StorageDriver::walk`], all of it on this
+    /// thread (blocking).
+    fn walk_blocking(&self, from: &str, visit: &mut WalkFn<'_>) -> Result<()> {
+        let mut stack = vec![self.list_infos(from)?.into_iter()];
+        while let Some(entries) = stack.last_mut() {
+            let Some(info) = entries.next() else {
+                stack.pop();
+                continue;
+            };
+            match visit(&info) {
+                Walk::Stop => return Ok(()),
+                Walk::Continue if info.is_dir => match self.list_infos(&info.path) {
+                    Ok(children) => stack.push(children.into_iter()),
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e),
+                },
+                Walk::Continue | Walk::SkipDir => {}
+            }
+        }
+        Ok(())
+    }
+
     fn full(&self, path: &str) -> PathBuf {
         let mut full = self.root.clone();
         for component in path.split('/').filter(|c| !c.is_empty()) {
@@ -621,6 +647,16 @@ impl StorageDriver for FilesystemDriver {
             }
         }
         Ok(())
+    }
+
+    /// The whole walk in one blocking task (one permit), not one hand-off
+    /// to the blocking pool per directory.
+    async fn walk_owned(&self, from: &str, mut visit: Box<OwnedWalkFn>) -> Result<()> {
+        validate_path(from)?;
+        let inner = self.inner.clone();
+        let dir = from.to_owned();
+        self.blocking("walk", from, move || inner.walk_blocking(&dir, &mut *visit))
+            .await
     }
 }
 

@@ -64,7 +64,9 @@ mod path;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 
-pub use driver::{FileInfo, FileWriter, ReadStream, StorageDriver, Walk, WalkFn, walk_by_listing};
+pub use driver::{
+    FileInfo, FileWriter, OwnedWalkFn, ReadStream, StorageDriver, Walk, WalkFn, walk_by_listing,
+};
 pub use error::{BoxError, DriverError, Result};
 pub use filesystem::{
     DEFAULT_MAX_THREADS, DEFAULT_ROOT_DIRECTORY, FilesystemDriver, FilesystemParameters,

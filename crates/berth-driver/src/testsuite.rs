@@ -1007,6 +1007,30 @@ pub async fn walk_skip_and_stop(driver: Arc<dyn StorageDriver>) {
         .collect();
     assert_eq!(seen.iter().collect::<Vec<_>>(), want, "walk with SkipDir");
 
+    // `walk_owned` visits the same entries, with a visitor it may move.
+    let owned = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = owned.clone();
+    ok(
+        d.walk_owned(
+            "/w",
+            Box::new(move |info: &FileInfo| {
+                sink.lock().unwrap().push(info.path.clone());
+                if info.path == "/w/a" || info.path == "/w/b/g" {
+                    Walk::SkipDir
+                } else {
+                    Walk::Continue
+                }
+            }),
+        )
+        .await,
+        "walk_owned with SkipDir",
+    );
+    assert_eq!(
+        owned.lock().unwrap().iter().collect::<Vec<_>>(),
+        want,
+        "walk_owned with SkipDir"
+    );
+
     let mut seen = Vec::new();
     ok(
         d.walk("/w", &mut |info: &FileInfo| {

@@ -30,6 +30,19 @@ fn json_response(ctx: &Ctx<'_>, body: Vec<u8>, link: Option<String>) -> HttpResp
     }
 }
 
+/// The catalog's body, serialized without copying the names.
+#[derive(serde::Serialize)]
+struct Catalog<'a> {
+    repositories: &'a [String],
+}
+
+/// A tag list's body, serialized without copying the tags.
+#[derive(serde::Serialize)]
+struct TagList<'a> {
+    name: &'a str,
+    tags: &'a [String],
+}
+
 /// `GET /v2/_catalog`
 pub(crate) async fn catalog(ctx: &Ctx<'_>) -> HandlerResult {
     let max = ctx.state.settings.catalog_max_entries;
@@ -47,7 +60,10 @@ pub(crate) async fn catalog(ctx: &Ctx<'_>) -> HandlerResult {
         (true, Some(last)) => Some(next_link(&ctx.urls().catalog(), last, n)),
         _ => None,
     };
-    let body = serde_json::to_vec(&json!({ "repositories": result.items })).unwrap_or_default();
+    let body = serde_json::to_vec(&Catalog {
+        repositories: &result.items,
+    })
+    .unwrap_or_default();
     Ok(json_response(ctx, body, link))
 }
 
@@ -68,8 +84,11 @@ pub(crate) async fn tags(ctx: &Ctx<'_>, repo: &std::sync::Arc<dyn Repository>) -
         (true, Some(last), Some(n)) => Some(next_link(&ctx.urls().tags(name), last, n)),
         _ => None,
     };
-    let body =
-        serde_json::to_vec(&json!({ "name": name, "tags": result.items })).unwrap_or_default();
+    let body = serde_json::to_vec(&TagList {
+        name,
+        tags: &result.items,
+    })
+    .unwrap_or_default();
     Ok(json_response(ctx, body, link))
 }
 

@@ -83,6 +83,7 @@ pub struct Metrics {
     bytes_in: Counter,
     bytes_out: Counter,
     uploads_in_flight: Gauge,
+    served: std::sync::atomic::AtomicU64,
     driver_ops: Family<DriverLabels, Counter>,
     driver_latency: Family<DriverOpLabels, Histogram>,
     sources: Mutex<Vec<Arc<dyn ScrapeSource>>>,
@@ -158,6 +159,7 @@ impl Metrics {
             bytes_in,
             bytes_out,
             uploads_in_flight,
+            served: std::sync::atomic::AtomicU64::new(0),
             driver_ops,
             driver_latency,
             sources: Mutex::new(Vec::new()),
@@ -220,6 +222,13 @@ impl Metrics {
             .observe(seconds);
         self.bytes_in.inc_by(bytes_in);
         self.bytes_out.inc_by(bytes_out);
+        self.served
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many requests have been answered since start.
+    pub fn requests_served(&self) -> u64 {
+        self.served.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Marks an upload request in flight until the guard drops.
@@ -359,5 +368,12 @@ impl StorageDriver for InstrumentedDriver {
     }
     async fn walk(&self, from: &str, visit: &mut WalkFn<'_>) -> berth_driver::Result<()> {
         timed!(self, "walk", self.inner.walk(from, visit))
+    }
+    async fn walk_owned(
+        &self,
+        from: &str,
+        visit: Box<berth_driver::OwnedWalkFn>,
+    ) -> berth_driver::Result<()> {
+        timed!(self, "walk", self.inner.walk_owned(from, visit))
     }
 }

@@ -48,11 +48,20 @@ impl Tags {
     pub(crate) async fn names(&self) -> Result<Option<Vec<String>>> {
         match self.inner.driver.list(&paths::tags_dir(&self.name)).await {
             Ok(entries) => {
+                // The entries' own strings, cut down to their last
+                // component in place (no copy per tag).
                 let mut names: Vec<String> = entries
                     .into_iter()
-                    .filter_map(|p| p.rsplit('/').next().map(str::to_owned))
+                    .map(|mut p| {
+                        if let Some(slash) = p.rfind('/') {
+                            p.drain(..=slash);
+                        }
+                        p
+                    })
                     .filter(|n| berth_reference::validate_tag(n).is_ok())
                     .collect();
+                // Drivers list in order already: this is a check, linear
+                // on sorted input.
                 names.sort_unstable();
                 Ok(Some(names))
             }
