@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use berth_digest::{Algorithm, Digest, Digester};
 use berth_testkit::{DockerRegistry, HttpCounter, free_port, program};
 use common::Berth;
+use common::skopeo::{skopeo, skopeo_ok};
 
 // --- helpers ---------------------------------------------------------------
 
@@ -31,32 +32,10 @@ fn run(program: &str, args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
-fn skopeo(args: &[&str]) -> std::process::Output {
-    Command::new("skopeo")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run skopeo")
-}
-
-fn skopeo_ok(args: &[&str]) {
-    let out = skopeo(args);
-    assert!(
-        out.status.success(),
-        "skopeo {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The digest of the manifest `skopeo inspect --raw ARGS` reads.
+/// The digest of the manifest `skopeo inspect --raw --tls-verify=false
+/// ARGS` reads.
 fn raw_digest(args: &[&str]) -> Digest {
-    let out = skopeo(&[&["inspect", "--raw", "--tls-verify=false"][..], args].concat());
-    assert!(
-        out.status.success(),
-        "skopeo inspect {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Digest::sha256(&out.stdout)
+    common::skopeo::raw_digest(&[&["--tls-verify=false"][..], args].concat())
 }
 
 /// Whether skopeo and umoci are here (scripts/test.sh installs them).

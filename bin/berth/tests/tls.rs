@@ -6,14 +6,16 @@
 //! trips); without them the tests are skipped, unless
 //! `BERTH_TEST_REQUIRE_SERVICES=1`, which makes them fail.
 
+mod common;
+
 use std::io::Read;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use berth_digest::Digest;
 use berth_testkit::{ChildGuard, free_port, program};
+use common::skopeo::{raw_digest, skopeo, skopeo_ok};
 
 /// A test PKI: a CA, a server certificate for 127.0.0.1, a client
 /// certificate, all signed by the CA, and an unrelated CA.
@@ -534,32 +536,4 @@ fn build_image(work: &Path) -> PathBuf {
         ],
     );
     layout
-}
-
-fn skopeo(args: &[&str]) -> std::process::Output {
-    Command::new("skopeo")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run skopeo")
-}
-
-fn skopeo_ok(args: &[&str]) {
-    let out = skopeo(args);
-    assert!(
-        out.status.success(),
-        "skopeo {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The digest of the manifest `skopeo inspect --raw ARGS` reads.
-fn raw_digest(args: &[&str]) -> Digest {
-    let out = skopeo(&[&["inspect", "--raw"][..], args].concat());
-    assert!(
-        out.status.success(),
-        "skopeo inspect {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Digest::sha256(&out.stdout)
 }
