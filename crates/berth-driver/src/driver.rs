@@ -36,6 +36,39 @@ pub enum Walk {
     Stop,
 }
 
+/// What the direct children of a directory were when it was listed.
+///
+/// Two equal versions of one directory mean the same children; a driver
+/// hands one out only when it can promise that (see
+/// [`StorageDriver::list_if_changed`]). The parts are the driver's own
+/// (the filesystem's are the directory's device, inode, times, link count
+/// and size).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ListVersion([u64; 6]);
+
+impl ListVersion {
+    /// A version made of a driver's own `parts`.
+    pub fn new(parts: [u64; 6]) -> ListVersion {
+        ListVersion(parts)
+    }
+}
+
+/// The answer of [`StorageDriver::list_if_changed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listing {
+    /// The directory's children are those of the version the caller knows.
+    Unchanged,
+    /// The children, as [`StorageDriver::list`] gives them, and their
+    /// version when the driver can vouch for one.
+    Changed {
+        /// The full paths of the children, sorted.
+        entries: Vec<String>,
+        /// What to pass as `known` next time; `None` when the driver
+        /// cannot tell a later change from this listing.
+        version: Option<ListVersion>,
+    },
+}
+
 /// A walk visitor: called once per entry, in lexicographic order, parents
 /// before their children.
 pub type WalkFn<'a> = dyn FnMut(&FileInfo) -> Walk + Send + 'a;
@@ -91,6 +124,18 @@ pub trait StorageDriver: Send + Sync + 'static {
 
     /// The full paths of the direct children of directory `path`, sorted.
     async fn list(&self, path: &str) -> Result<Vec<String>>;
+
+    /// [`list`](Self::list), unless the children of `path` are still those
+    /// of version `known` (which an earlier call gave): then
+    /// [`Listing::Unchanged`]. It lets a caller keep a listing and check it
+    /// cheaply. The default always lists and gives no version.
+    async fn list_if_changed(&self, path: &str, known: Option<&ListVersion>) -> Result<Listing> {
+        let _ = known;
+        Ok(Listing::Changed {
+            entries: self.list(path).await?,
+            version: None,
+        })
+    }
 
     /// Moves the content at `source` to `dest`, replacing `dest`.
     async fn move_to(&self, source: &str, dest: &str) -> Result<()>;

@@ -13,8 +13,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::{
-    DriverError, FileInfo, FileWriter, OwnedWalkFn, ReadStream, Result, StorageDriver, Walk,
-    WalkFn, is_valid_component, join, parent, validate_path,
+    DriverError, FileInfo, FileWriter, ListVersion, Listing, OwnedWalkFn, ReadStream, Result,
+    StorageDriver, Walk, WalkFn, is_valid_component, join, parent, validate_path,
 };
 
 const NAME: &str = "filesystem";
@@ -41,6 +41,11 @@ const READ_CHUNK: usize = 1 << 20;
 const DIRECT_WRITE: usize = 256 << 10;
 /// Smaller writes are gathered (without copying) up to this much.
 const WRITE_BUFFER: usize = 1 << 20;
+/// How long a directory must have been left alone before a listing of it
+/// gets a [`ListVersion`]: more than the coarsest timestamp granularity of
+/// the file systems we run on, so that any later change gives the
+/// directory a later time than the one in the version.
+const SETTLED: std::time::Duration = std::time::Duration::from_secs(2);
 /// How often an operation is retried when a concurrent delete removed the
 /// directory it was about to use.
 const RETRIES: usize = 8;
@@ -270,6 +275,32 @@ impl Inner {
         Ok(names)
     }
 
+    /// [`StorageDriver::list_if_changed`] (blocking). A version is the
+    /// directory's stat: adding or removing a child changes its times (and
+    /// for a subdirectory its link count). A listing only gets a version
+    /// when the directory had been left alone for [`SETTLED`] before it
+    /// was read and did not change while it was read; so a change after
+    /// that stamps a later time, even on a file system whose clock ticks
+    /// coarsely, and is never mistaken for no change.
+    fn list_if_changed(&self, dir: &str, known: Option<&ListVersion>) -> Result<Listing> {
+        let full = self.full(dir);
+        let now = SystemTime::now();
+        let version = fs::metadata(&full)
+            .ok()
+            .filter(|md| md.is_dir() && settled(md, now))
+            .map(|md| dir_version(&md));
+        if version.is_some() && version.as_ref() == known {
+            return Ok(Listing::Unchanged);
+        }
+        let names = self.read_dir_names(dir, "list")?;
+        let version = version
+            .filter(|v| fs::metadata(&full).is_ok_and(|md| md.is_dir() && dir_version(&md) == *v));
+        Ok(Listing::Changed {
+            entries: names.iter().map(|name| join(dir, name)).collect(),
+            version,
+        })
+    }
+
     /// Removes the directories above `path` that are left empty, up to
     /// (not including) the root (blocking, best effort).
     fn remove_empty_parents(&self, path: &str) {
@@ -281,6 +312,54 @@ impl Inner {
             dir = parent(dir);
         }
     }
+}
+
+/// Asks the kernel to start writing `len` bytes at `offset` of `file` to
+/// disk now, without waiting: the sync at the end of the upload then
+/// finds most of it written. Only a hint; durability still comes from
+/// that sync.
+fn start_writeback(file: &File, offset: u64, len: usize) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (
+        libc::off64_t::try_from(offset),
+        libc::off64_t::try_from(len),
+    ) else {
+        return;
+    };
+    // SAFETY: a valid descriptor (borrowed from `file`) and plain integers;
+    // the call reads no memory of ours.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+/// A directory's [`ListVersion`]: where it is and when and how it last
+/// changed.
+fn dir_version(md: &fs::Metadata) -> ListVersion {
+    use std::os::unix::fs::MetadataExt;
+    let ns = |s: i64, n: i64| {
+        (s as u64)
+            .wrapping_mul(1_000_000_000)
+            .wrapping_add(n as u64)
+    };
+    ListVersion::new([
+        md.dev(),
+        md.ino(),
+        ns(md.mtime(), md.mtime_nsec()),
+        ns(md.ctime(), md.ctime_nsec()),
+        md.nlink(),
+        md.size(),
+    ])
+}
+
+/// Whether the directory was last changed at least [`SETTLED`] before
+/// `now` (a time in the future, from a skewed clock, is not).
+fn settled(md: &fs::Metadata, now: SystemTime) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let changed = std::time::UNIX_EPOCH
+        + std::time::Duration::new(md.ctime().max(0) as u64, md.ctime_nsec().max(0) as u32);
+    let latest = md.modified().map_or(changed, |m| m.max(changed));
+    now.duration_since(latest).is_ok_and(|age| age >= SETTLED)
 }
 
 fn is_not_found(e: &io::Error) -> bool {
@@ -353,6 +432,33 @@ fn read_chunk(file: &mut File, len: usize) -> io::Result<Bytes> {
     let mut buf = Vec::with_capacity(len);
     file.take(len as u64).read_to_end(&mut buf)?;
     Ok(Bytes::from(buf))
+}
+
+/// Reads up to `len` bytes at `file`'s position, only if that needs no
+/// wait for the disk (`preadv2` with `RWF_NOWAIT`): `None` when it would
+/// block (or the file system cannot tell), a short chunk when the page
+/// cache holds only the start, empty at the end of the file.
+fn read_cached(file: &mut File, len: usize) -> io::Result<Option<Bytes>> {
+    use std::os::fd::AsRawFd;
+    let mut buf = Vec::<u8>::with_capacity(len);
+    let iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: len,
+    };
+    // SAFETY: `iov` describes `buf`'s `len` bytes of capacity, which only
+    // the kernel writes; the descriptor is borrowed from `file` for the
+    // call. Offset -1 reads at (and moves) the file's position.
+    let read = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, -1, libc::RWF_NOWAIT) };
+    let Ok(read) = usize::try_from(read) else {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::EAGAIN | libc::EOPNOTSUPP | libc::ENOSYS | libc::EINTR) => Ok(None),
+            _ => Err(e),
+        };
+    };
+    // SAFETY: the kernel initialised the first `read` (≤ `len`) bytes.
+    unsafe { buf.set_len(read.min(len)) };
+    Ok(Some(Bytes::from(buf)))
 }
 
 /// A name for a temporary file no other writer uses.
@@ -548,6 +654,17 @@ impl StorageDriver for FilesystemDriver {
         .await
     }
 
+    async fn list_if_changed(&self, path: &str, known: Option<&ListVersion>) -> Result<Listing> {
+        validate_path(path)?;
+        let inner = self.inner.clone();
+        let p = path.to_owned();
+        let known = known.cloned();
+        self.blocking("list", path, move || {
+            inner.list_if_changed(&p, known.as_ref())
+        })
+        .await
+    }
+
     async fn move_to(&self, source: &str, dest: &str) -> Result<()> {
         validate_path(source)?;
         validate_path(dest)?;
@@ -704,22 +821,26 @@ enum Next {
 
 impl ReadState {
     async fn next(mut self) -> Option<(Result<Bytes>, ReadState)> {
-        let (chunk, file) = match std::mem::replace(&mut self.next, Next::Done) {
+        let (chunk, file, cached) = match std::mem::replace(&mut self.next, Next::Done) {
             Next::Done => return None,
-            Next::Ready(chunk, file) => (chunk, file),
-            Next::Idle(file) => {
-                let permit = match self.inner.permit("reader", &self.path).await {
-                    Ok(permit) => permit,
-                    Err(e) => return Some((Err(e), self)),
-                };
-                let handle = self.spawn_read(file, permit);
-                match self.finish(handle).await {
-                    Ok(read) => read,
-                    Err(e) => return Some((Err(e), self)),
+            Next::Ready(chunk, file) => (chunk, file, false),
+            Next::Idle(mut file) => match self.read_cached(&mut file) {
+                Ok(Some(chunk)) => (chunk, file, true),
+                Ok(None) => {
+                    let permit = match self.inner.permit("reader", &self.path).await {
+                        Ok(permit) => permit,
+                        Err(e) => return Some((Err(e), self)),
+                    };
+                    let handle = self.spawn_read(file, permit);
+                    match self.finish(handle).await {
+                        Ok((chunk, file)) => (chunk, file, false),
+                        Err(e) => return Some((Err(e), self)),
+                    }
                 }
-            }
+                Err(e) => return Some((Err(e), self)),
+            },
             Next::Reading(handle) => match self.finish(handle).await {
-                Ok(read) => read,
+                Ok((chunk, file)) => (chunk, file, false),
                 Err(e) => return Some((Err(e), self)),
             },
         };
@@ -728,15 +849,40 @@ impl ReadState {
             // empty read is the end of an empty file.
             return None;
         }
-        if self.remaining > 0 {
-            // Read ahead while the consumer handles this chunk, if a
-            // permit is free right now; otherwise read on the next poll.
-            self.next = match self.inner.permits.clone().try_acquire_owned() {
+        self.next = if self.remaining == 0 {
+            Next::Done
+        } else if cached {
+            // The page cache had this chunk: most likely it has the next
+            // too, read on the next poll without a trip to the pool.
+            Next::Idle(file)
+        } else {
+            // From the disk: read ahead on the pool while the consumer
+            // handles this chunk, if a permit is free right now.
+            match self.inner.permits.clone().try_acquire_owned() {
                 Ok(permit) => Next::Reading(self.spawn_read(file, permit)),
                 Err(_) => Next::Idle(file),
-            };
-        }
+            }
+        };
         Some((Ok(chunk), self))
+    }
+
+    /// The next chunk if the page cache holds (some of) it, read on this
+    /// thread without blocking; `None` when it would wait for the disk.
+    fn read_cached(&mut self, file: &mut File) -> Result<Option<Bytes>> {
+        let len = chunk_len(self.remaining);
+        match read_cached(file, len) {
+            Ok(Some(chunk)) if chunk.is_empty() => Err(backend(
+                "reader",
+                &self.path,
+                io::Error::new(ErrorKind::UnexpectedEof, "the file shrank while read"),
+            )),
+            Ok(Some(chunk)) => {
+                self.remaining -= chunk.len() as u64;
+                Ok(Some(chunk))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(backend("reader", &self.path, e)),
+        }
     }
 
     fn spawn_read(
@@ -810,7 +956,8 @@ impl FsWriter {
         }
         let mut file = self.take_file(operation)?;
         let pending = std::mem::take(&mut self.pending);
-        self.pending_len = 0;
+        let len = std::mem::take(&mut self.pending_len);
+        let start = self.size - len as u64;
         let p = self.path.clone();
         let file = self
             .driver
@@ -818,6 +965,9 @@ impl FsWriter {
                 for chunk in &pending {
                     file.write_all(chunk)
                         .map_err(|e| backend(operation, &p, e))?;
+                }
+                if !sync {
+                    start_writeback(&file, start, len);
                 }
                 if sync {
                     file.sync_data().map_err(|e| backend(operation, &p, e))?;

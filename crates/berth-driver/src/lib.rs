@@ -65,7 +65,8 @@ mod path;
 pub mod testsuite;
 
 pub use driver::{
-    FileInfo, FileWriter, OwnedWalkFn, ReadStream, StorageDriver, Walk, WalkFn, walk_by_listing,
+    FileInfo, FileWriter, ListVersion, Listing, OwnedWalkFn, ReadStream, StorageDriver, Walk,
+    WalkFn, walk_by_listing,
 };
 pub use error::{BoxError, DriverError, Result};
 pub use filesystem::{

@@ -39,7 +39,7 @@ use std::time::{Duration, SystemTime};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
-use crate::{DriverError, FileInfo, FileWriter, Result, StorageDriver, Walk};
+use crate::{DriverError, FileInfo, FileWriter, Listing, Result, StorageDriver, Walk};
 
 /// How long one case may take before it fails.
 pub const CASE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -124,6 +124,7 @@ macro_rules! driver_test_suite {
             list_children
             list_missing
             list_root
+            list_if_changed
             move_file
             move_overwrite
             move_missing_source
@@ -724,6 +725,44 @@ pub async fn list_root(driver: Arc<dyn StorageDriver>) {
     ok(d.delete("/r2/x").await, "delete");
     ok(d.delete("/r1").await, "delete");
     assert_eq!(list(d, "/").await, Vec::<String>::new(), "emptied root");
+}
+
+/// `list_if_changed` lists as `list` does; given back the version it
+/// handed out, it answers `Unchanged` only while the children are the same
+/// (whether a driver hands out versions at all is its choice).
+pub async fn list_if_changed(driver: Arc<dyn StorageDriver>) {
+    let d = &*driver;
+    let changed = |listing: Listing, what: &str| match listing {
+        Listing::Changed { entries, version } => (entries, version),
+        Listing::Unchanged => panic!("{what}: Unchanged, but nothing was known"),
+    };
+    put(d, "/c/a/x", "x").await;
+    put(d, "/c/b", "b").await;
+    let (entries, version) = changed(ok(d.list_if_changed("/c", None).await, "first"), "first");
+    assert_eq!(entries, ["/c/a", "/c/b"]);
+    assert_eq!(entries, list(d, "/c").await);
+    put(d, "/c/c/y", "y").await;
+    match ok(
+        d.list_if_changed("/c", version.as_ref()).await,
+        "after an add",
+    ) {
+        Listing::Changed { entries, .. } => assert_eq!(entries, ["/c/a", "/c/b", "/c/c"]),
+        Listing::Unchanged => panic!("a child was added, the listing says Unchanged"),
+    }
+    let (_, version) = changed(ok(d.list_if_changed("/c", None).await, "again"), "again");
+    ok(d.delete("/c/a").await, "delete");
+    match ok(
+        d.list_if_changed("/c", version.as_ref()).await,
+        "after a delete",
+    ) {
+        Listing::Changed { entries, .. } => assert_eq!(entries, ["/c/b", "/c/c"]),
+        Listing::Unchanged => panic!("a child was deleted, the listing says Unchanged"),
+    }
+    assert_not_found(
+        d.list_if_changed("/nope", None).await,
+        "a missing directory",
+    );
+    assert_not_found(d.list_if_changed("/c/b", None).await, "a file");
 }
 
 /// `move_to` puts the content at the destination (creating its parents)

@@ -483,3 +483,78 @@ fn file_and_directory_conflicts() {
         d.delete("/").await.expect("delete of an empty root");
     });
 }
+
+/// A directory left alone gets a listing version; any change of its
+/// children afterwards — even one undone at once — is seen as a change,
+/// and changes deeper down are not.
+#[test]
+fn list_versions_see_every_change_of_the_children() {
+    use berth_driver::Listing;
+    runtime().block_on(async {
+        let dir = TempDir::new().expect("temp dir");
+        let d = FilesystemDriver::new(dir.path());
+        for p in ["/t/a/x", "/t/b"] {
+            d.put_content(p, Bytes::from_static(b"x"))
+                .await
+                .expect("put");
+        }
+        let list = |known: Option<berth_driver::ListVersion>| {
+            let d = &d;
+            async move { d.list_if_changed("/t", known.as_ref()).await.expect("list") }
+        };
+        // Just written: no version yet (a change in the same clock tick
+        // could not be told apart).
+        let Listing::Changed { version: None, .. } = list(None).await else {
+            panic!("a directory changed just now got a version");
+        };
+        std::thread::sleep(std::time::Duration::from_millis(2_200));
+        let Listing::Changed {
+            entries,
+            version: Some(version),
+        } = list(None).await
+        else {
+            panic!("a settled directory got no version");
+        };
+        assert_eq!(entries, ["/t/a", "/t/b"]);
+        assert_eq!(list(Some(version.clone())).await, Listing::Unchanged);
+        // Below a child: not a change of the children.
+        d.put_content("/t/a/x", Bytes::from_static(b"y"))
+            .await
+            .expect("put");
+        d.put_content("/t/a/z", Bytes::from_static(b"z"))
+            .await
+            .expect("put");
+        assert_eq!(list(Some(version.clone())).await, Listing::Unchanged);
+        // A child added and removed again: a change.
+        d.put_content("/t/c/y", Bytes::from_static(b"c"))
+            .await
+            .expect("put");
+        d.delete("/t/c").await.expect("delete");
+        let Listing::Changed {
+            entries,
+            version: again,
+        } = list(Some(version)).await
+        else {
+            panic!("an add and a delete went unseen");
+        };
+        assert_eq!(entries, ["/t/a", "/t/b"]);
+        assert_eq!(again, None, "changed just now, yet a version");
+        // Replaced by another directory of the same name.
+        std::thread::sleep(std::time::Duration::from_millis(2_200));
+        let Listing::Changed {
+            version: Some(version),
+            ..
+        } = list(None).await
+        else {
+            panic!("no version after settling");
+        };
+        d.delete("/t").await.expect("delete");
+        d.put_content("/t/a/x", Bytes::from_static(b"x"))
+            .await
+            .expect("put");
+        d.put_content("/t/b", Bytes::from_static(b"x"))
+            .await
+            .expect("put");
+        assert!(matches!(list(Some(version)).await, Listing::Changed { .. }));
+    });
+}

@@ -357,6 +357,13 @@ impl StorageDriver for InstrumentedDriver {
     async fn list(&self, path: &str) -> berth_driver::Result<Vec<String>> {
         timed!(self, "list", self.inner.list(path))
     }
+    async fn list_if_changed(
+        &self,
+        path: &str,
+        known: Option<&berth_driver::ListVersion>,
+    ) -> berth_driver::Result<berth_driver::Listing> {
+        timed!(self, "list", self.inner.list_if_changed(path, known))
+    }
     async fn move_to(&self, source: &str, dest: &str) -> berth_driver::Result<()> {
         timed!(self, "move", self.inner.move_to(source, dest))
     }

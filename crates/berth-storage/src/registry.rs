@@ -55,6 +55,8 @@ pub(crate) struct Inner {
     /// Hits, misses and errors of the cache, shared by every wrapper so a
     /// cache outage backs off once for all repositories.
     pub(crate) cache_health: Arc<CacheHealth>,
+    /// Tag lists kept while their directories are unchanged.
+    pub(crate) tag_lists: crate::tags::TagLists,
 }
 
 impl Inner {
@@ -140,6 +142,7 @@ impl Registry {
                 options,
                 global,
                 cache_health,
+                tag_lists: Default::default(),
             }),
         }
     }

@@ -369,6 +369,43 @@ async fn tag_pagination(t: TestDriver) {
     ));
 }
 
+/// A tag list kept by one registry follows what another process (another
+/// registry on the same storage) does to the tags, even once the list has
+/// been kept for a while.
+async fn tag_lists_follow_other_writers(t: TestDriver) {
+    let (a, b) = (t.registry(), t.registry());
+    let name = common::repo("lists/app");
+    let m = image(&a, "lists/app", media_type::OCI_MANIFEST, 3, 1).await;
+    push(&a, "lists/app", &m, Some("t1")).await;
+    push(&a, "lists/app", &m, Some("t2")).await;
+    let list = |r: &Registry| {
+        let tags = r.repository(&name);
+        async move {
+            tags.tags()
+                .list(PageRequest::default())
+                .await
+                .map(|p| p.items)
+        }
+    };
+    // Left alone long enough for the filesystem's listing versions.
+    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+    assert_eq!(list(&a).await.unwrap(), ["t1", "t2"]);
+    assert_eq!(list(&a).await.unwrap(), ["t1", "t2"]);
+    let (rb, rn) = (b.repository(&name), tag("t3"));
+    rb.tags().tag(&rn, &m.descriptor()).await.unwrap();
+    assert_eq!(list(&a).await.unwrap(), ["t1", "t2", "t3"]);
+    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+    assert_eq!(list(&a).await.unwrap(), ["t1", "t2", "t3"]);
+    // One out, one in: as many tags as before.
+    rb.tags().untag(&tag("t1")).await.unwrap();
+    rb.tags().tag(&tag("t0"), &m.descriptor()).await.unwrap();
+    assert_eq!(list(&a).await.unwrap(), ["t0", "t2", "t3"]);
+    tokio::time::sleep(std::time::Duration::from_millis(2_200)).await;
+    assert_eq!(list(&a).await.unwrap(), ["t0", "t2", "t3"]);
+    b.remove_repository(&name).await.unwrap();
+    assert!(matches!(list(&a).await, Err(Error::NameUnknown { .. })));
+}
+
 async fn referrers_index(t: TestDriver) {
     let registry = t.registry();
     let name = "refer/app";
@@ -635,6 +672,7 @@ on_every_driver!(
     missing_references_are_named,
     tag_moves_keep_history,
     tag_pagination,
+    tag_lists_follow_other_writers,
     referrers_index,
     catalog_pages,
     deletes,
