@@ -93,6 +93,7 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
+    wire::limit_malloc_arenas();
     let cli = Cli::parse();
     match cli.command {
         Command::Version => {
