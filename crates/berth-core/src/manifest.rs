@@ -12,6 +12,13 @@ use crate::Result;
 pub struct PutOptions {
     /// Point this tag at the manifest once it is stored.
     pub tag: Option<Tag>,
+    /// The manifest is a copy of one another registry serves (a
+    /// pull-through cache storing what it fetched): store it as it is,
+    /// without checking that the blobs and manifests it references are
+    /// here (they are fetched when asked for), and whatever its schema.
+    /// Distribution's proxy does the same (`SkipLayerVerification`). A
+    /// store that cannot skip the check (a remote registry) ignores it.
+    pub mirror: bool,
 }
 
 /// Stores and serves the manifests of one repository.
@@ -26,7 +33,8 @@ pub struct PutOptions {
 ///   stores the payload, links the revision, indexes its `subject` for
 ///   referrers and, with [`PutOptions::tag`], moves the tag. It answers the
 ///   manifest's digest. An invalid manifest is `ManifestInvalid` and
-///   nothing is stored.
+///   nothing is stored. With [`PutOptions::mirror`] the references are
+///   not checked.
 /// - `delete` removes the revision link and every tag pointing to it
 ///   (`ManifestUnknown` if absent; `Unsupported` when deletes are off).
 #[async_trait]

@@ -160,7 +160,16 @@ pub(crate) async fn put(
             computed: manifest.digest().clone(),
         }));
     }
-    let digest = repo.manifests().put(&manifest, PutOptions { tag }).await?;
+    let digest = repo
+        .manifests()
+        .put(
+            &manifest,
+            PutOptions {
+                tag,
+                ..PutOptions::default()
+            },
+        )
+        .await?;
     let mut response = HttpResponse::Created();
     response
         .insert_header((

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use berth_client::{Client, ClientOptions, RemoteRepository};
 use berth_core::{
     BlobDeleter, BlobStatter, BlobStore, Error, ManifestService, Namespace, Page, PageRequest,
-    ReferrersService, Repository, Result, TagService,
+    PutOptions, ReferrersService, Repository, Result, TagService,
 };
 use berth_digest::Digest;
 use berth_manifest::{Descriptor, Manifest};
@@ -108,32 +108,26 @@ impl Shared {
         }
     }
 
-    /// Stores a manifest fetched from the upstream: its payload as a blob
-    /// and its revision link, without checking that the blobs it
-    /// references are here (they are fetched when asked for, as
-    /// Distribution's proxy does with `SkipLayerVerification`).
+    /// Stores a manifest fetched from the upstream through the local
+    /// manifest store (payload, revision link, referrers index), without
+    /// checking that the blobs it references are here: they are fetched
+    /// when asked for, as Distribution's proxy does with
+    /// `SkipLayerVerification`.
     pub(crate) async fn store_manifest(
         &self,
         name: &RepositoryName,
         manifest: &Manifest,
     ) -> Result<()> {
-        let driver = self.local.driver();
-        let digest = manifest.digest();
-        match self.local.blob_statter().stat(digest).await {
-            Ok(_) => {}
-            Err(Error::BlobUnknown { .. }) => driver
-                .put_content(&paths::blob_data(digest), manifest.payload().clone())
-                .await
-                .map_err(|e| Error::backend(format!("store manifest {digest}"), e))?,
-            Err(e) => return Err(e),
-        }
-        driver
-            .put_content(
-                &paths::revision_link(name, digest),
-                Bytes::copy_from_slice(digest.as_str().as_bytes()),
-            )
+        let options = PutOptions {
+            mirror: true,
+            ..PutOptions::default()
+        };
+        self.local
+            .repository(name)
+            .manifests()
+            .put(manifest, options)
             .await
-            .map_err(|e| Error::backend(format!("link manifest {digest}"), e))
+            .map(|_| ())
     }
 
     /// Links a blob that is already in the registry (cached for another

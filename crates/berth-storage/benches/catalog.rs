@@ -151,7 +151,13 @@ async fn push(registry: &Registry, image: &Image, name: &RepositoryName, tag: Ta
         .unwrap_or_else(|e| panic!("parse the manifest: {e}"));
     repository
         .manifests()
-        .put(&manifest, PutOptions { tag: Some(tag) })
+        .put(
+            &manifest,
+            PutOptions {
+                tag: Some(tag),
+                ..PutOptions::default()
+            },
+        )
         .await
         .unwrap_or_else(|e| panic!("put the manifest into {}: {e}", name.as_str()));
 }

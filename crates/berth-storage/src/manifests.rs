@@ -99,13 +99,16 @@ impl ManifestService for Manifests {
     }
 
     async fn put(&self, manifest: &Manifest, options: PutOptions) -> Result<Digest> {
-        if manifest.is_schema1() {
-            return Err(Error::ManifestInvalid {
-                reason: "Docker schema 1 manifests are no longer accepted; push schema 2 or OCI"
-                    .into(),
-            });
+        if !options.mirror {
+            if manifest.is_schema1() {
+                return Err(Error::ManifestInvalid {
+                    reason:
+                        "Docker schema 1 manifests are no longer accepted; push schema 2 or OCI"
+                            .into(),
+                });
+            }
+            self.verify_references(manifest).await?;
         }
-        self.verify_references(manifest).await?;
         let digest = manifest.digest().clone();
         self.inner
             .store_blob(&digest, manifest.payload().clone())

@@ -100,7 +100,13 @@ async fn push(registry: &Registry, repo_name: &str, m: &Manifest, t: Option<&str
     registry
         .repository(&repo(repo_name))
         .manifests()
-        .put(m, PutOptions { tag: t.map(tag) })
+        .put(
+            m,
+            PutOptions {
+                tag: t.map(tag),
+                ..PutOptions::default()
+            },
+        )
         .await
         .unwrap()
 }
@@ -208,6 +214,20 @@ async fn schema1_is_served_but_not_accepted(t: TestDriver) {
     let got = repo.manifests().get(&digest).await.unwrap();
     assert_eq!(got.payload(), &bytes);
     assert!(got.is_schema1());
+    // A mirror (a pull-through cache) stores one it fetched.
+    let mirrored = registry.repository(&common::repo("old/mirrored"));
+    let mirror = PutOptions {
+        mirror: true,
+        ..PutOptions::default()
+    };
+    assert_eq!(
+        mirrored.manifests().put(&manifest, mirror).await.unwrap(),
+        digest
+    );
+    assert_eq!(
+        mirrored.manifests().get(&digest).await.unwrap().payload(),
+        &bytes
+    );
 }
 
 async fn missing_references_are_named(t: TestDriver) {
@@ -261,6 +281,22 @@ async fn missing_references_are_named(t: TestDriver) {
             .exists(index.digest())
             .await
             .unwrap()
+    );
+    // A mirror stores them all the same (what they reference is fetched
+    // when asked for), tags and indexes them like any other.
+    let mirror = |tag: Option<Tag>| PutOptions { tag, mirror: true };
+    for manifest in [&m, &index] {
+        other.manifests().put(manifest, mirror(None)).await.unwrap();
+        assert!(other.manifests().exists(manifest.digest()).await.unwrap());
+    }
+    other
+        .manifests()
+        .put(&index, mirror(Some(tag("mirrored"))))
+        .await
+        .unwrap();
+    assert_eq!(
+        &other.tags().get(&tag("mirrored")).await.unwrap().digest,
+        index.digest()
     );
 }
 

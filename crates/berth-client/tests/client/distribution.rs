@@ -322,6 +322,7 @@ async fn manifests_oci_and_docker_by_tag_and_digest() {
             &oci,
             PutOptions {
                 tag: Some(tag("v1")),
+                ..PutOptions::default()
             },
         )
         .await
@@ -476,7 +477,13 @@ async fn tags_and_catalog_paginate() {
     let manifest = image_manifest(&config, &layer, false, None);
     for t in ["v5", "v3", "v1", "v4", "v2"] {
         repo.manifests()
-            .put(&manifest, PutOptions { tag: Some(tag(t)) })
+            .put(
+                &manifest,
+                PutOptions {
+                    tag: Some(tag(t)),
+                    ..PutOptions::default()
+                },
+            )
             .await
             .unwrap();
     }
@@ -532,6 +539,7 @@ async fn referrers_fall_back_to_the_tag_schema() {
             &subject,
             PutOptions {
                 tag: Some(tag("latest")),
+                ..PutOptions::default()
             },
         )
         .await
@@ -576,6 +584,7 @@ async fn referrers_fall_back_to_the_tag_schema() {
             &index,
             PutOptions {
                 tag: Some(tag(&fallback)),
+                ..PutOptions::default()
             },
         )
         .await

@@ -162,6 +162,7 @@ async fn every_operation_emits_distributions_events() {
             &m1,
             PutOptions {
                 tag: Some(tag("v1")),
+                ..PutOptions::default()
             },
         )
         .await

@@ -150,6 +150,37 @@ async fn an_outage_serves_the_cache_and_says_what_is_missing() {
     assert_eq!(tags.items, ["v1", "v2"]);
 }
 
+/// A referrer pulled through the proxy is indexed like a pushed one: with
+/// the upstream down, the subject's referrers list it.
+#[tokio::test]
+async fn referrers_pulled_through_are_listed_in_an_outage() {
+    let upstream = Upstream::start();
+    let (subject, config, _) = upstream.add_image("app", "v1", data(2000, 5));
+    let signature = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.example.signature",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2},
+        "layers": [],
+        "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": subject, "size": 10},
+    });
+    let referrer = upstream.add_manifest("app", "sig", signature.to_string().as_bytes());
+    let dir = tempdir();
+    let proxy = proxy(dir.path(), &upstream.url, ProxyOptions::default()).await;
+    let repo = proxy.repository(&name("app")).unwrap();
+    // Fetched by digest; its config is not here, and need not be.
+    repo.manifests().get(&referrer).await.unwrap();
+
+    upstream.state.down.store(true, Ordering::SeqCst);
+    let listed = repo.referrers().referrers(&subject, None).await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].digest, referrer);
+    assert_eq!(
+        listed[0].artifact_type.as_deref(),
+        Some("application/vnd.example.signature")
+    );
+}
+
 #[tokio::test]
 async fn unknown_content_is_unknown() {
     let upstream = Upstream::start();
