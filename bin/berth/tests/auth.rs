@@ -196,72 +196,31 @@ fn silly_challenges_then_lets_anyone_in() {
     assert_eq!(r.status, 200);
 }
 
-/// A token server's signing material made with the `openssl` CLI: an RSA
-/// key and its self-signed certificate (the `rootcertbundle`).
-struct Issuer {
-    dir: tempfile::TempDir,
-    x5c: String,
-}
+/// A token server's signing material (`berth_testkit::TokenIssuer`: an
+/// RSA key and its self-signed certificate, the `rootcertbundle`).
+struct Issuer(berth_testkit::TokenIssuer);
 
 impl Issuer {
     fn new() -> Issuer {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            ])
-            .args(["-subj", "/CN=berth test token issuer"])
-            .arg("-keyout")
-            .arg(dir.path().join("key.pem"))
-            .arg("-out")
-            .arg(dir.path().join("cert.pem"))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "openssl req: {out:?}");
-        let der = Command::new("openssl")
-            .args(["x509", "-outform", "DER", "-in"])
-            .arg(dir.path().join("cert.pem"))
-            .output()
-            .unwrap();
-        assert!(der.status.success());
-        use base64::Engine;
-        let x5c = base64::engine::general_purpose::STANDARD.encode(&der.stdout);
-        Issuer { dir, x5c }
+        Issuer(berth_testkit::TokenIssuer::new("berth test token issuer").expect("openssl"))
     }
 
     fn bundle(&self) -> std::path::PathBuf {
-        self.dir.path().join("cert.pem")
+        self.0.bundle()
     }
 
-    /// An RS256 JWT for `sub` granting `access`, signed with `openssl dgst`.
+    /// An RS256 JWT for `sub` granting `access`.
     fn token(&self, sub: &str, access: serde_json::Value) -> String {
-        use base64::Engine;
-        let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [self.x5c]});
         let claims = serde_json::json!({
             "iss": "berth-test-issuer", "sub": sub, "aud": "berth-test",
             "exp": now + 300, "nbf": now - 10, "iat": now - 10,
             "jti": format!("{sub}-{now}"), "access": access,
         });
-        let signing_input = format!(
-            "{}.{}",
-            b64(header.to_string().as_bytes()),
-            b64(claims.to_string().as_bytes())
-        );
-        let input = self.dir.path().join("input");
-        std::fs::write(&input, &signing_input).unwrap();
-        let sig = Command::new("openssl")
-            .args(["dgst", "-sha256", "-sign"])
-            .arg(self.dir.path().join("key.pem"))
-            .arg(&input)
-            .output()
-            .unwrap();
-        assert!(sig.status.success(), "openssl dgst: {sig:?}");
-        format!("{signing_input}.{}", b64(&sig.stdout))
+        self.0.sign(&claims.to_string())
     }
 }
 

@@ -730,69 +730,27 @@ fn token_auth_upstreams() {
 
 // --- a token server --------------------------------------------------------
 
-/// Signing material made with the `openssl` CLI: an RSA key and its
-/// self-signed certificate (the registries' `rootcertbundle`).
-struct Issuer {
-    dir: tempfile::TempDir,
-    x5c: String,
-}
+/// Signing material (`berth_testkit::TokenIssuer`: an RSA key and its
+/// self-signed certificate, the registries' `rootcertbundle`).
+struct Issuer(berth_testkit::TokenIssuer);
 
 impl Issuer {
     fn new() -> Issuer {
-        let dir = tempfile::tempdir().unwrap();
-        let key = dir.path().join("key.pem");
-        let cert = dir.path().join("cert.pem");
-        run(
-            "openssl",
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=berth proxy test token issuer",
-                "-keyout",
-                key.to_str().unwrap(),
-                "-out",
-                cert.to_str().unwrap(),
-            ],
-        );
-        let der = run(
-            "openssl",
-            &["x509", "-outform", "DER", "-in", cert.to_str().unwrap()],
-        );
-        use base64::Engine;
-        let x5c = base64::engine::general_purpose::STANDARD.encode(der);
-        Issuer { dir, x5c }
+        Issuer(berth_testkit::TokenIssuer::new("berth proxy test token issuer").expect("openssl"))
     }
 
     fn bundle(&self) -> PathBuf {
-        self.dir.path().join("cert.pem")
+        self.0.bundle()
     }
 
     /// An RS256 JWT granting `scopes` (`repository:NAME:ACTIONS`).
     fn token(&self, scopes: &[String]) -> String {
-        use base64::Engine;
-        let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        let access: Vec<serde_json::Value> = scopes
-            .iter()
-            .filter_map(|s| {
-                let (kind, rest) = s.split_once(':')?;
-                let (name, actions) = rest.rsplit_once(':')?;
-                Some(serde_json::json!({
-                    "type": kind, "name": name,
-                    "actions": actions.split(',').collect::<Vec<_>>(),
-                }))
-            })
-            .collect();
-        let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "x5c": [self.x5c]});
+        let access: serde_json::Value =
+            serde_json::from_str(&berth_testkit::access_claim(scopes)).unwrap();
         static JTI: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let claims = serde_json::json!({
             "iss": "test-issuer", "sub": "alice", "aud": "upstream",
@@ -800,30 +758,7 @@ impl Issuer {
             "jti": format!("jti-{}", JTI.fetch_add(1, std::sync::atomic::Ordering::SeqCst)),
             "access": access,
         });
-        let input = format!(
-            "{}.{}",
-            b64(header.to_string().as_bytes()),
-            b64(claims.to_string().as_bytes())
-        );
-        let mut child = Command::new("openssl")
-            .args(["dgst", "-sha256", "-sign"])
-            .arg(self.dir.path().join("key.pem"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success());
-        format!("{input}.{}", b64(&out.stdout))
+        self.0.sign(&claims.to_string())
     }
 }
 

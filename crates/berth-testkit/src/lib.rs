@@ -8,6 +8,8 @@
 //!   by its PID, whatever happens.
 //! - [`DockerRegistry`]: Debian's `docker-registry` (CNCF Distribution 2.8)
 //!   on a root directory, for layout and behaviour comparisons.
+//! - [`TokenIssuer`] and [`access_claim`]: RS256 bearer tokens as a
+//!   Distribution token server issues them, signed with the `openssl` CLI.
 
 #![deny(missing_docs)]
 
@@ -15,6 +17,9 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod tokens;
+pub use tokens::{TokenIssuer, access_claim};
 
 /// Whether `scripts/test.sh` said every service must be there.
 pub fn services_required() -> bool {

@@ -11,11 +11,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine as _;
 use berth_client::{Client, ClientOptions, RetryPolicy};
 use berth_core::{ByteStream, Error};
+use berth_testkit::TokenIssuer;
 use bytes::Bytes;
 use futures_util::StreamExt;
 
@@ -374,12 +373,11 @@ pub fn htpasswd(dir: &Path, user: &str, password: &str) -> Option<PathBuf> {
     Some(path)
 }
 
-/// A self-signed RSA root (key and certificate made by the `openssl` CLI)
-/// that signs the test tokens.
+/// The token signer (`berth_testkit::TokenIssuer`: a self-signed RSA root
+/// made by the `openssl` CLI).
 pub struct Signer {
     pub cert_pem: PathBuf,
-    cert_der: Vec<u8>,
-    key: RsaKeyPair,
+    issuer: TokenIssuer,
 }
 
 static SIGNER: OnceLock<Option<Signer>> = OnceLock::new();
@@ -388,76 +386,16 @@ static SIGNER: OnceLock<Option<Signer>> = OnceLock::new();
 pub fn signer() -> Option<&'static Signer> {
     SIGNER
         .get_or_init(|| {
-            if !berth_testkit::program("openssl") {
-                return None;
-            }
-            let dir = tempfile::Builder::new()
-                .prefix("berth-client-pki-")
-                .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-                .unwrap()
-                .keep();
-            run(
-                "openssl",
-                &[
-                    "genpkey",
-                    "-algorithm",
-                    "RSA",
-                    "-pkeyopt",
-                    "rsa_keygen_bits:2048",
-                    "-out",
-                    "key.pem",
-                ],
-                &dir,
-            );
-            run(
-                "openssl",
-                &[
-                    "pkcs8", "-topk8", "-nocrypt", "-in", "key.pem", "-outform", "DER", "-out",
-                    "key.der",
-                ],
-                &dir,
-            );
-            run(
-                "openssl",
-                &[
-                    "req",
-                    "-new",
-                    "-x509",
-                    "-key",
-                    "key.pem",
-                    "-out",
-                    "cert.pem",
-                    "-days",
-                    "2",
-                    "-subj",
-                    "/CN=berth-client-test-token-signer",
-                    "-addext",
-                    "basicConstraints=critical,CA:TRUE",
-                    "-addext",
-                    "keyUsage=critical,keyCertSign,digitalSignature",
-                ],
-                &dir,
-            );
-            run(
-                "openssl",
-                &[
-                    "x509", "-in", "cert.pem", "-outform", "DER", "-out", "cert.der",
-                ],
-                &dir,
-            );
-            let key = RsaKeyPair::from_pkcs8(&std::fs::read(dir.join("key.der")).unwrap())
-                .expect("the openssl key");
+            let issuer = TokenIssuer::new_in(
+                Path::new(env!("CARGO_TARGET_TMPDIR")),
+                "berth-client-test-token-signer",
+            )?;
             Some(Signer {
-                cert_pem: dir.join("cert.pem"),
-                cert_der: std::fs::read(dir.join("cert.der")).unwrap(),
-                key,
+                cert_pem: issuer.bundle(),
+                issuer,
             })
         })
         .as_ref()
-}
-
-fn b64url(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 pub fn now() -> i64 {
@@ -471,23 +409,8 @@ impl Signer {
     /// An RS256 JWT with the certificate in `x5c`, granting `scopes`,
     /// valid until `exp`.
     pub fn token(&self, issuer: &str, service: &str, scopes: &[String], exp: i64) -> String {
-        let header = serde_json::json!({
-            "typ": "JWT",
-            "alg": "RS256",
-            "x5c": [base64::engine::general_purpose::STANDARD.encode(&self.cert_der)],
-        });
-        let access: Vec<serde_json::Value> = scopes
-            .iter()
-            .filter_map(|scope| {
-                let (kind, rest) = scope.split_once(':')?;
-                let (name, actions) = rest.rsplit_once(':')?;
-                Some(serde_json::json!({
-                    "type": kind,
-                    "name": name,
-                    "actions": actions.split(',').collect::<Vec<_>>(),
-                }))
-            })
-            .collect();
+        let access: serde_json::Value =
+            serde_json::from_str(&berth_testkit::access_claim(scopes)).unwrap();
         static JTI: AtomicUsize = AtomicUsize::new(0);
         let claims = serde_json::json!({
             "iss": issuer,
@@ -499,21 +422,7 @@ impl Signer {
             "jti": format!("jti-{}", JTI.fetch_add(1, Ordering::Relaxed)),
             "access": access,
         });
-        let signing_input = format!(
-            "{}.{}",
-            b64url(header.to_string().as_bytes()),
-            b64url(claims.to_string().as_bytes())
-        );
-        let mut signature = vec![0; self.key.public_modulus_len()];
-        self.key
-            .sign(
-                &RSA_PKCS1_SHA256,
-                &SystemRandom::new(),
-                signing_input.as_bytes(),
-                &mut signature,
-            )
-            .unwrap();
-        format!("{signing_input}.{}", b64url(&signature))
+        self.issuer.sign(&claims.to_string())
     }
 }
 
