@@ -18,7 +18,7 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: &'static str,
-    method: String,
+    method: &'static str,
     status: u16,
 }
 
@@ -26,7 +26,7 @@ struct RequestLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     route: &'static str,
-    method: String,
+    method: &'static str,
 }
 
 /// Labels of a storage driver operation counter.
@@ -207,18 +207,16 @@ impl Metrics {
         bytes_in: u64,
         bytes_out: u64,
     ) {
+        let method = method_label(method);
         self.requests
             .get_or_create(&RequestLabels {
                 route,
-                method: method.to_owned(),
+                method,
                 status,
             })
             .inc();
         self.latency
-            .get_or_create(&RouteLabels {
-                route,
-                method: method.to_owned(),
-            })
+            .get_or_create(&RouteLabels { route, method })
             .observe(seconds);
         self.bytes_in.inc_by(bytes_in);
         self.bytes_out.inc_by(bytes_out);
@@ -382,5 +380,45 @@ impl StorageDriver for InstrumentedDriver {
         visit: Box<berth_driver::OwnedWalkFn>,
     ) -> berth_driver::Result<()> {
         timed!(self, "walk", self.inner.walk_owned(from, visit))
+    }
+}
+
+/// The `method` label: the HTTP methods the API knows, and `OTHER` for any
+/// other (a client inventing methods must not grow the metrics without
+/// bound).
+fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 7] = ["GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method)
+        .unwrap_or("OTHER")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        let metrics = Metrics::new();
+        for method in ["GET", "BREW", "PROPFIND", "get"] {
+            metrics.observe("base", method, 405, 0.001, 0, 0);
+        }
+        let text = metrics.render();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("berth_http_requests_total{"))
+            .collect();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(r#"method="GET""#) && l.ends_with(" 1"))
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(r#"method="OTHER""#) && l.ends_with(" 3"))
+        );
     }
 }
