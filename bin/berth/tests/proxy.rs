@@ -796,40 +796,19 @@ impl TokenServer {
     }
 
     fn serve(conn: std::net::TcpStream, issuer: &Issuer, issued: &std::sync::atomic::AtomicUsize) {
-        use std::io::{BufRead, Write};
+        use std::io::Write;
         let mut writer = conn.try_clone().unwrap();
         let mut reader = std::io::BufReader::new(conn);
-        loop {
-            let mut first = String::new();
-            if reader.read_line(&mut first).unwrap_or(0) == 0 {
-                return;
-            }
-            let mut authorization = String::new();
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    return;
-                }
-                if line == "\r\n" {
-                    break;
-                }
-                if let Some((k, v)) = line.split_once(':')
-                    && k.eq_ignore_ascii_case("authorization")
-                {
-                    authorization = v.trim().to_owned();
-                }
-            }
+        while let Some(request) = berth_testkit::read_request(&mut reader) {
             use base64::Engine;
             let expected = format!(
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode("alice:pw")
             );
-            let target = first.split_whitespace().nth(1).unwrap_or("");
-            let query = target.split_once('?').map_or("", |(_, q)| q);
-            let scopes: Vec<String> = query
-                .split('&')
-                .filter_map(|kv| kv.strip_prefix("scope="))
-                .map(percent_decode)
+            let authorization = request.header("authorization").unwrap_or_default();
+            let scopes: Vec<String> = request
+                .query("scope")
+                .iter()
                 .flat_map(|s| s.split(' ').map(str::to_owned).collect::<Vec<_>>())
                 .collect();
             let (status, body) = if authorization == expected {
@@ -852,31 +831,4 @@ impl TokenServer {
             }
         }
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(b) => out.push(b),
-                    Err(_) => out.extend_from_slice(&bytes[i..i + 3]),
-                }
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

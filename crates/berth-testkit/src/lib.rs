@@ -8,6 +8,7 @@
 //!   by its PID, whatever happens.
 //! - [`DockerRegistry`]: Debian's `docker-registry` (CNCF Distribution 2.8)
 //!   on a root directory, for layout and behaviour comparisons.
+//! - [`read_request`]: the request side of a loopback test server.
 //! - [`TokenIssuer`] and [`access_claim`]: RS256 bearer tokens as a
 //!   Distribution token server issues them, signed with the `openssl` CLI.
 
@@ -18,7 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod request;
 mod tokens;
+pub use request::{Request, percent_decode, read_request};
 pub use tokens::{TokenIssuer, access_claim};
 
 /// Whether `scripts/test.sh` said every service must be there.

@@ -3,7 +3,7 @@
 //! key and certificate made by the `openssl` CLI, and helpers.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,74 +18,7 @@ use berth_testkit::TokenIssuer;
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-/// A request as the test server saw it.
-#[derive(Debug, Clone)]
-pub struct Request {
-    pub method: String,
-    /// Path and query, as sent.
-    pub target: String,
-    /// Header names in lowercase.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Request {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == &name.to_ascii_lowercase())
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn path(&self) -> &str {
-        self.target.split('?').next().unwrap_or_default()
-    }
-
-    /// Every value of query parameter `key`, percent-decoded.
-    pub fn query(&self, key: &str) -> Vec<String> {
-        let Some((_, query)) = self.target.split_once('?') else {
-            return Vec::new();
-        };
-        query
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .filter(|(k, _)| *k == key)
-            .map(|(_, v)| percent_decode(v))
-            .collect()
-    }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
-                match u8::from_str_radix(hex, 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 3;
-                    }
-                    Err(_) => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+pub use berth_testkit::Request;
 
 /// What the test server answers.
 #[derive(Debug, Clone, Default)]
@@ -194,64 +127,9 @@ fn serve(stream: TcpStream, handler: &Handler, requests: &Mutex<Vec<Request>>) {
         Ok(s) => s,
         Err(_) => return,
     });
-    let mut line = String::new();
-    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+    let Some(request) = berth_testkit::read_request(&mut reader) else {
         return;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_owned();
-    let target = parts.next().unwrap_or_default().to_owned();
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':') {
-            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-        }
-    }
-    let mut request = Request {
-        method,
-        target,
-        headers,
-        body: Vec::new(),
     };
-    if let Some(length) = request
-        .header("content-length")
-        .and_then(|l| l.parse::<usize>().ok())
-    {
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        request.body = body;
-    } else if request
-        .header("transfer-encoding")
-        .is_some_and(|t| t.eq_ignore_ascii_case("chunked"))
-    {
-        loop {
-            let mut size = String::new();
-            if reader.read_line(&mut size).unwrap_or(0) == 0 {
-                return;
-            }
-            let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
-                return;
-            };
-            let mut chunk = vec![0; size + 2];
-            if reader.read_exact(&mut chunk).is_err() {
-                return;
-            }
-            if size == 0 {
-                break;
-            }
-            request.body.extend_from_slice(&chunk[..size]);
-        }
-    }
     requests.lock().unwrap().push(request.clone());
     let reply = handler(&request);
     let mut out = format!("HTTP/1.1 {} X\r\n", reply.status);

@@ -2,7 +2,7 @@
 //! (pace, corruption, outages), and helpers.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -114,44 +114,15 @@ impl Upstream {
 fn serve(conn: TcpStream, state: &UpstreamState) {
     let mut writer = conn.try_clone().unwrap();
     let mut reader = BufReader::new(conn);
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut headers = HashMap::new();
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            if h == "\r\n" {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-            }
-        }
-        let len: usize = headers
-            .get("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let mut body = vec![0; len];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let mut parts = line.split_whitespace();
-        let (method, target) = (
-            parts.next().unwrap_or("").to_owned(),
-            parts.next().unwrap_or("").to_owned(),
-        );
-        let path = target.split('?').next().unwrap_or("").to_owned();
+    while let Some(request) = berth_testkit::read_request(&mut reader) {
+        let path = request.path().to_owned();
         state
             .requests
             .lock()
             .unwrap()
-            .push(format!("{method} {path}"));
-        if respond(&mut writer, state, &method, &path, &headers).is_err() {
+            .push(format!("{} {path}", request.method));
+        let headers: HashMap<String, String> = request.headers.iter().cloned().collect();
+        if respond(&mut writer, state, &request.method, &path, &headers).is_err() {
             return;
         }
     }
