@@ -4,7 +4,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -134,6 +134,11 @@ struct Inner {
     root: PathBuf,
     max_threads: usize,
     permits: Arc<Semaphore>,
+    /// Read streams open now.
+    streams: AtomicUsize,
+    /// The cores the process may use: with at least as many streams open,
+    /// reading ahead on other threads buys no parallelism.
+    cores: usize,
 }
 
 impl FilesystemDriver {
@@ -154,6 +159,8 @@ impl FilesystemDriver {
                 root: parameters.rootdirectory,
                 max_threads,
                 permits: Arc::new(Semaphore::new(max_threads)),
+                streams: AtomicUsize::new(0),
+                cores: std::thread::available_parallelism().map_or(1, usize::from),
             }),
         }
     }
@@ -436,8 +443,9 @@ fn read_chunk(file: &mut File, len: usize) -> io::Result<Bytes> {
 
 /// Reads up to `len` bytes at `file`'s position, only if that needs no
 /// wait for the disk (`preadv2` with `RWF_NOWAIT`): `None` when it would
-/// block (or the file system cannot tell), a short chunk when the page
-/// cache holds only the start, empty at the end of the file.
+/// block, or when the kernel or file system cannot say (`RWF_NOWAIT` is
+/// Linux 4.14+); a short chunk when the page cache holds only the start;
+/// empty at the end of the file.
 fn read_cached(file: &mut File, len: usize) -> io::Result<Option<Bytes>> {
     use std::os::fd::AsRawFd;
     let mut buf = Vec::<u8>::with_capacity(len);
@@ -452,7 +460,9 @@ fn read_cached(file: &mut File, len: usize) -> io::Result<Option<Bytes>> {
     let Ok(read) = usize::try_from(read) else {
         let e = io::Error::last_os_error();
         return match e.raw_os_error() {
-            Some(libc::EAGAIN | libc::EOPNOTSUPP | libc::ENOSYS | libc::EINTR) => Ok(None),
+            Some(libc::EAGAIN | libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL | libc::EINTR) => {
+                Ok(None)
+            }
             _ => Err(e),
         };
     };
@@ -570,11 +580,13 @@ impl StorageDriver for FilesystemDriver {
                 Ok((file, first, remaining))
             })
             .await?;
+        self.inner.streams.fetch_add(1, Ordering::Relaxed);
         let state = ReadState {
             inner: self.inner.clone(),
             path: path.to_owned(),
             next: Next::Ready(first, file),
             remaining,
+            cold: false,
         };
         Ok(Box::pin(futures_util::stream::unfold(
             state,
@@ -807,6 +819,15 @@ struct ReadState {
     next: Next,
     /// Bytes still to read after what `next` holds or is reading.
     remaining: u64,
+    /// A read found the file not (all) in the page cache: read ahead on
+    /// the pool from then on.
+    cold: bool,
+}
+
+impl Drop for ReadState {
+    fn drop(&mut self) {
+        self.inner.streams.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 enum Next {
@@ -821,26 +842,28 @@ enum Next {
 
 impl ReadState {
     async fn next(mut self) -> Option<(Result<Bytes>, ReadState)> {
-        let (chunk, file, cached) = match std::mem::replace(&mut self.next, Next::Done) {
+        let (chunk, file) = match std::mem::replace(&mut self.next, Next::Done) {
             Next::Done => return None,
-            Next::Ready(chunk, file) => (chunk, file, false),
+            Next::Ready(chunk, file) => (chunk, file),
             Next::Idle(mut file) => match self.read_cached(&mut file) {
-                Ok(Some(chunk)) => (chunk, file, true),
+                Ok(Some(chunk)) => (chunk, file),
                 Ok(None) => {
+                    // Not (all) in the page cache: from now on, read ahead.
+                    self.cold = true;
                     let permit = match self.inner.permit("reader", &self.path).await {
                         Ok(permit) => permit,
                         Err(e) => return Some((Err(e), self)),
                     };
                     let handle = self.spawn_read(file, permit);
                     match self.finish(handle).await {
-                        Ok((chunk, file)) => (chunk, file, false),
+                        Ok(read) => read,
                         Err(e) => return Some((Err(e), self)),
                     }
                 }
                 Err(e) => return Some((Err(e), self)),
             },
             Next::Reading(handle) => match self.finish(handle).await {
-                Ok((chunk, file)) => (chunk, file, false),
+                Ok(read) => read,
                 Err(e) => return Some((Err(e), self)),
             },
         };
@@ -851,13 +874,15 @@ impl ReadState {
         }
         self.next = if self.remaining == 0 {
             Next::Done
-        } else if cached {
-            // The page cache had this chunk: most likely it has the next
-            // too, read on the next poll without a trip to the pool.
+        } else if !self.cold && self.inner.streams.load(Ordering::Relaxed) >= self.inner.cores {
+            // Every core already has a stream to serve, and the file is in
+            // the page cache: read the next chunk on the next poll, on this
+            // thread, without a trip to the pool.
             Next::Idle(file)
         } else {
-            // From the disk: read ahead on the pool while the consumer
-            // handles this chunk, if a permit is free right now.
+            // Read ahead on the pool while the consumer handles this
+            // chunk (the disk's wait, or a core with nothing else to do,
+            // overlaps the sending), if a permit is free right now.
             match self.inner.permits.clone().try_acquire_owned() {
                 Ok(permit) => Next::Reading(self.spawn_read(file, permit)),
                 Err(_) => Next::Idle(file),

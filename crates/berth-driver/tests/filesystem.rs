@@ -558,3 +558,42 @@ fn list_versions_see_every_change_of_the_children() {
         assert!(matches!(list(Some(version)).await, Listing::Changed { .. }));
     });
 }
+
+/// A file read partly from the page cache and partly from the disk, by
+/// one stream and by as many at once as there are cores (when the reader
+/// takes cached chunks on its own thread): the bytes come out whole and in
+/// order either way.
+#[test]
+fn reads_mix_page_cache_and_disk() {
+    use std::os::fd::AsRawFd;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    runtime().block_on(async {
+        let dir = TempDir::new().expect("temp dir");
+        let d = FilesystemDriver::new(dir.path());
+        let content = pattern(5 << 20, 7);
+        d.put_content("/big", content.clone()).await.expect("put");
+        let file = fs::File::open(dir.path().join("big")).expect("open");
+        file.sync_all().expect("sync");
+        for streams in [1, cores.max(2)] {
+            for (from, len) in [(0, 0), (1 << 20, 2 << 20), (3 << 20, 0)] {
+                // Evict (clean) pages: reads of them must go to the disk.
+                // SAFETY: a valid descriptor and plain integers.
+                let advised = unsafe {
+                    libc::posix_fadvise(file.as_raw_fd(), from, len, libc::POSIX_FADV_DONTNEED)
+                };
+                assert_eq!(advised, 0);
+                let mut open = Vec::new();
+                for _ in 0..streams {
+                    open.push(d.reader("/big", 12_345).await.expect("reader"));
+                }
+                for stream in open {
+                    let chunks: Vec<Bytes> =
+                        stream.map(|c| c.expect("chunk")).collect::<Vec<_>>().await;
+                    let read: Vec<u8> = chunks.concat();
+                    assert_eq!(read.len(), content.len() - 12_345);
+                    assert!(read == content[12_345..], "the bytes differ");
+                }
+            }
+        }
+    });
+}
