@@ -271,17 +271,9 @@ fn respond(
 }
 
 /// Deterministic bytes (xorshift), fast enough for hundreds of MiB.
+/// Deterministic bytes (the driver test suite's pattern).
 pub fn data(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
+    berth_driver::testsuite::pattern(len, seed).to_vec()
 }
 
 pub async fn drain(mut body: ByteStream) -> (Vec<u8>, Option<Error>) {
