@@ -8,29 +8,14 @@ mod common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use berth_digest::{Algorithm, Digest, Digester};
 use berth_testkit::{DockerRegistry, HttpCounter, free_port, program};
-use common::Berth;
 use common::skopeo::{skopeo, skopeo_ok};
+use common::{Berth, run};
 
 // --- helpers ---------------------------------------------------------------
-
-fn run(program: &str, args: &[&str]) -> Vec<u8> {
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
 
 /// The digest of the manifest `skopeo inspect --raw --tls-verify=false
 /// ARGS` reads.
@@ -46,46 +31,13 @@ fn have_tools() -> bool {
 /// Adds an image tagged `tag` to the OCI layout: two layers (a text file,
 /// then 1 MiB of data that differs per `seed`), amd64/linux.
 fn build_image(layout: &Path, tag: &str, seed: u64) {
-    let image = format!("{}:{tag}", layout.display());
-    let bundle = layout.with_file_name(format!("bundle-{tag}"));
-    let bundle_s = bundle.display().to_string();
-    if !layout.exists() {
-        run(
-            "umoci",
-            &["init", "--layout", &layout.display().to_string()],
-        );
-    }
-    run("umoci", &["new", "--image", &image]);
-    run(
-        "umoci",
-        &["unpack", "--rootless", "--image", &image, &bundle_s],
+    let hello = format!("hello from {tag}\n");
+    let data = data(1 << 20, seed);
+    common::umoci::build_image(
+        layout,
+        tag,
+        &[&[("hello.txt", hello.as_bytes())], &[("data.bin", &data)]],
     );
-    std::fs::write(
-        bundle.join("rootfs/hello.txt"),
-        format!("hello from {tag}\n"),
-    )
-    .unwrap();
-    run("umoci", &["repack", "--image", &image, &bundle_s]);
-    std::fs::remove_dir_all(&bundle).unwrap();
-    run(
-        "umoci",
-        &["unpack", "--rootless", "--image", &image, &bundle_s],
-    );
-    std::fs::write(bundle.join("rootfs/data.bin"), data(1 << 20, seed)).unwrap();
-    run("umoci", &["repack", "--image", &image, &bundle_s]);
-    run(
-        "umoci",
-        &[
-            "config",
-            "--image",
-            &image,
-            "--architecture",
-            "amd64",
-            "--os",
-            "linux",
-        ],
-    );
-    std::fs::remove_dir_all(&bundle).unwrap();
 }
 
 /// An OCI layout with images `v1` and `v2`, and `multi`: an index of
@@ -238,7 +190,7 @@ fn blobs_of(layout: &Path, tag: &str) -> Vec<Digest> {
             &format!("oci:{}:{tag}", layout.display()),
         ],
     );
-    let m: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    let m: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
     let mut out = vec![Digest::parse(m["config"]["digest"].as_str().unwrap()).unwrap()];
     for layer in m["layers"].as_array().unwrap() {
         out.push(Digest::parse(layer["digest"].as_str().unwrap()).unwrap());

@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use berth_testkit::{ChildGuard, free_port, program};
+use common::run;
 use common::skopeo::{raw_digest, skopeo, skopeo_ok};
 
 /// A test PKI: a CA, a server certificate for 127.0.0.1, a client
@@ -31,21 +32,6 @@ impl Pki {
     fn file(&self, name: &str) -> String {
         self.path(name).display().to_string()
     }
-}
-
-fn run(program: &str, args: &[&str]) -> std::process::Output {
-    let out = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run {program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 /// Makes the PKI with `openssl`; `None` when `openssl` or `curl` is missing.
@@ -508,32 +494,11 @@ fn start_fails(dir: &Path, pki: &Pki, tls_override: &str) -> String {
 /// A one-layer OCI image tagged `v1` in a layout made with umoci.
 fn build_image(work: &Path) -> PathBuf {
     let layout = work.join("layout");
-    let bundle = work.join("bundle");
-    let image = format!("{}:v1", layout.display());
-    let bundle_s = bundle.display().to_string();
-    run(
-        "umoci",
-        &["init", "--layout", &layout.display().to_string()],
-    );
-    run("umoci", &["new", "--image", &image]);
-    run(
-        "umoci",
-        &["unpack", "--rootless", "--image", &image, &bundle_s],
-    );
-    std::fs::write(bundle.join("rootfs/hello.txt"), "hello over TLS\n").unwrap();
-    std::fs::write(bundle.join("rootfs/data.bin"), vec![7u8; 100_000]).unwrap();
-    run("umoci", &["repack", "--image", &image, &bundle_s]);
-    run(
-        "umoci",
-        &[
-            "config",
-            "--image",
-            &image,
-            "--architecture",
-            "amd64",
-            "--os",
-            "linux",
-        ],
+    let data = vec![7u8; 100_000];
+    common::umoci::build_image(
+        &layout,
+        "v1",
+        &[&[("hello.txt", b"hello over TLS\n"), ("data.bin", &data)]],
     );
     layout
 }

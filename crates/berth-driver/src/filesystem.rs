@@ -233,21 +233,9 @@ impl Inner {
     /// The depth-first walk of [`StorageDriver::walk`], all of it on this
     /// thread (blocking).
     fn walk_blocking(&self, from: &str, visit: &mut WalkFn<'_>) -> Result<()> {
-        let mut stack = vec![self.list_infos(from)?.into_iter()];
-        while let Some(entries) = stack.last_mut() {
-            let Some(info) = entries.next() else {
-                stack.pop();
-                continue;
-            };
-            match visit(&info) {
-                Walk::Stop => return Ok(()),
-                Walk::Continue if info.is_dir => match self.list_infos(&info.path) {
-                    Ok(children) => stack.push(children.into_iter()),
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) => return Err(e),
-                },
-                Walk::Continue | Walk::SkipDir => {}
-            }
+        let mut walk = DepthFirst::new(self.list_infos(from)?);
+        while let Some(dir) = walk.next_dir(visit) {
+            walk.descend(self.list_infos(&dir))?;
         }
         Ok(())
     }
@@ -790,21 +778,9 @@ impl StorageDriver for FilesystemDriver {
     /// entries together), rather than one per entry.
     async fn walk(&self, from: &str, visit: &mut WalkFn<'_>) -> Result<()> {
         validate_path(from)?;
-        let mut stack = vec![self.list_infos(from).await?.into_iter()];
-        while let Some(entries) = stack.last_mut() {
-            let Some(info) = entries.next() else {
-                stack.pop();
-                continue;
-            };
-            match visit(&info) {
-                Walk::Stop => return Ok(()),
-                Walk::Continue if info.is_dir => match self.list_infos(&info.path).await {
-                    Ok(children) => stack.push(children.into_iter()),
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) => return Err(e),
-                },
-                Walk::Continue | Walk::SkipDir => {}
-            }
+        let mut walk = DepthFirst::new(self.list_infos(from).await?);
+        while let Some(dir) = walk.next_dir(visit) {
+            walk.descend(self.list_infos(&dir).await)?;
         }
         Ok(())
     }
@@ -842,6 +818,53 @@ fn remove_any(full: &Path) -> io::Result<()> {
 /// The next read's size: `max`, or what is left if that is less.
 fn chunk_len(remaining: u64, max: usize) -> usize {
     usize::try_from(remaining).map_or(max, |r| r.min(max))
+}
+
+/// Where a depth-first walk is: the entries still to visit at each level
+/// down from where it started. Listing a directory is the caller's, on
+/// whichever thread it walks.
+struct DepthFirst {
+    stack: Vec<std::vec::IntoIter<FileInfo>>,
+}
+
+impl DepthFirst {
+    fn new(top: Vec<FileInfo>) -> DepthFirst {
+        DepthFirst {
+            stack: vec![top.into_iter()],
+        }
+    }
+
+    /// Visits entries in order until `visit` enters a directory (its path,
+    /// for the caller to list and hand to [`DepthFirst::descend`]); `None`
+    /// when every entry was visited or `visit` stopped the walk.
+    fn next_dir(&mut self, visit: &mut WalkFn<'_>) -> Option<String> {
+        while let Some(entries) = self.stack.last_mut() {
+            let Some(info) = entries.next() else {
+                self.stack.pop();
+                continue;
+            };
+            match visit(&info) {
+                Walk::Stop => {
+                    self.stack.clear();
+                    return None;
+                }
+                Walk::Continue if info.is_dir => return Some(info.path),
+                Walk::Continue | Walk::SkipDir => {}
+            }
+        }
+        None
+    }
+
+    /// Goes on inside the directory `next_dir` returned, given its
+    /// listing; one deleted since it was seen is skipped.
+    fn descend(&mut self, listing: Result<Vec<FileInfo>>) -> Result<()> {
+        match listing {
+            Ok(children) => self.stack.push(children.into_iter()),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
 }
 
 /// The state of a reader's stream.

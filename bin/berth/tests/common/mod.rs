@@ -3,14 +3,31 @@
 #![allow(dead_code)]
 
 pub mod skopeo;
+pub mod umoci;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use berth_digest::Digest;
 use berth_testkit::{ChildGuard, free_port, http, wait_for_http};
 use serde_json::{Value, json};
+
+/// `PROGRAM ARGS`, which must succeed; its output.
+pub fn run(program: &str, args: &[&str]) -> Output {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
 
 /// A running berth, stopped (by PID) when dropped.
 pub struct Berth {
