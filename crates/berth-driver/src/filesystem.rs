@@ -867,6 +867,15 @@ impl DepthFirst {
     }
 }
 
+/// The error of a read that found less than the file's length promised.
+fn shrank(path: &str) -> DriverError {
+    backend(
+        "reader",
+        path,
+        io::Error::new(ErrorKind::UnexpectedEof, "the file shrank while read"),
+    )
+}
+
 /// The state of a reader's stream.
 struct ReadState {
     inner: Arc<Inner>,
@@ -951,11 +960,7 @@ impl ReadState {
     fn read_cached(&mut self, file: &mut File) -> Result<Option<Bytes>> {
         let len = chunk_len(self.remaining, CACHED_CHUNK);
         match read_cached(file, len) {
-            Ok(Some(chunk)) if chunk.is_empty() => Err(backend(
-                "reader",
-                &self.path,
-                io::Error::new(ErrorKind::UnexpectedEof, "the file shrank while read"),
-            )),
+            Ok(Some(chunk)) if chunk.is_empty() => Err(shrank(&self.path)),
             Ok(Some(chunk)) => {
                 self.remaining -= chunk.len() as u64;
                 Ok(Some(chunk))
@@ -979,7 +984,7 @@ impl ReadState {
         })
     }
 
-    /// Waits for a read; a short read is an error (the file shrank).
+    /// Waits for a read; an empty one is an error (the file shrank).
     async fn finish(
         &mut self,
         handle: JoinHandle<(File, io::Result<Bytes>)>,
@@ -989,11 +994,7 @@ impl ReadState {
             .map_err(|e| DriverError::backend(NAME, "reader", &self.path, e))?;
         let chunk = read.map_err(|e| backend("reader", &self.path, e))?;
         if chunk.is_empty() {
-            return Err(backend(
-                "reader",
-                &self.path,
-                io::Error::new(ErrorKind::UnexpectedEof, "the file shrank while read"),
-            ));
+            return Err(shrank(&self.path));
         }
         Ok((chunk, file))
     }
@@ -1046,11 +1047,10 @@ impl FsWriter {
                     file.write_all(chunk)
                         .map_err(|e| backend(operation, &p, e))?;
                 }
-                if !sync {
-                    start_writeback(&file, start, len);
-                }
                 if sync {
                     file.sync_data().map_err(|e| backend(operation, &p, e))?;
+                } else {
+                    start_writeback(&file, start, len);
                 }
                 Ok(file)
             })
