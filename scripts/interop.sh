@@ -191,6 +191,10 @@ check "podman push" \
     sh -c "podman tag '$reg/interop/buildah:v1' '$reg/interop/podman:v2' && podman push --tls-verify=false '$reg/interop/podman:v2'"
 check "podman's push pulls back with skopeo" \
     skopeo copy --src-tls-verify=false "docker://$reg/interop/podman:v2" "oci:$WORK/out-podman:v2"
+# Every client above probed the plain port with a TLS handshake first
+# (--tls-verify=false): answered 400, and not an error in the log.
+check "no ERROR in berth's log after the clients' TLS probes" \
+    sh -c "! grep -n ERROR '$WORK/fs.log'"
 
 log "skopeo and podman against berth with htpasswd"
 command -v htpasswd >/dev/null || apt_install apache2-utils

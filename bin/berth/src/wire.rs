@@ -55,6 +55,8 @@ pub fn serve(path: Option<PathBuf>) -> Result<(), StartError> {
 }
 
 fn init_logging(config: &Configuration) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let level = match config.log.level {
         LogLevel::Error => "error",
         LogLevel::Warn => "warn",
@@ -64,20 +66,26 @@ fn init_logging(config: &Configuration) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     // Colours only on a terminal, never in files or journals.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(filter);
     // JSON (and Logstash, which Distribution also writes as one JSON object
     // a line): each line carries the request span's fields, its id among
-    // them.
+    // them. Requests actix-http cannot parse (a client's TLS probe) are
+    // debug lines, not errors.
     let _ = match config.log.formatter {
-        LogFormatter::Text => builder.try_init(),
-        LogFormatter::Json | LogFormatter::Logstash => builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .flatten_event(true)
+        LogFormatter::Text => registry
+            .with(berth_handlers::ClientErrorsAtDebug::new(layer))
+            .try_init(),
+        LogFormatter::Json | LogFormatter::Logstash => registry
+            .with(berth_handlers::ClientErrorsAtDebug::new(
+                layer
+                    .json()
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .flatten_event(true),
+            ))
             .try_init(),
     };
 }

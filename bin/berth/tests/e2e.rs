@@ -61,6 +61,20 @@ fn chunked_upload_life_cycle() {
     r.assert_error(416, "RANGE_INVALID");
     assert_eq!(r.header("range"), Some("0-99999"));
 
+    // A Content-Range whose length disagrees with the body: refused with
+    // the upload as it stands, nothing appended.
+    for (range, body) in [
+        ("100000-100099", &data[100_000..100_050]),
+        ("100000-100009", &data[100_000..100_050]),
+    ] {
+        let r = b.patch(&location, &[("Content-Range", range)], body);
+        r.assert_error(416, "RANGE_INVALID");
+        assert_eq!(r.header("range"), Some("0-99999"));
+        assert!(r.header("location").unwrap().contains(&uuid));
+        assert!(r.message().contains("Content-Length"), "{}", r.message());
+        assert_eq!(b.get(&location).header("range"), Some("0-99999"));
+    }
+
     let r = b.patch(&location, &[], &data[100_000..200_000]);
     assert_eq!(r.status, 202);
     assert_eq!(r.header("range"), Some("0-199999"));
@@ -155,14 +169,125 @@ fn monolithic_uploads_and_digest_errors() {
         "{}",
         r.message()
     );
-    b.get("/v2/mono/blobs/md5:abcd")
-        .assert_error(400, "DIGEST_INVALID");
+    // On a read, a malformed digest names no blob.
+    let r = b.get("/v2/mono/blobs/md5:abcd");
+    r.assert_error(404, "BLOB_UNKNOWN");
+    assert!(
+        r.message().contains("not a valid digest"),
+        "{}",
+        r.message()
+    );
+    assert_eq!(b.head("/v2/mono/blobs/sha256:xyz").status, 404);
 
     // PUT without a digest.
     let r = b.post("/v2/mono/blobs/uploads/", b"");
     let location = r.header("location").unwrap().to_owned();
     b.put(&location, &[], b"x")
         .assert_error(400, "DIGEST_INVALID");
+}
+
+/// Sends a PATCH whose body is in `Transfer-Encoding: chunked` pieces (no
+/// `Content-Length`), answering the status and the `Range` header.
+fn patch_chunked(b: &Berth, location: &str, range: &str, pieces: &[&[u8]]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let url = b.url(location);
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    let mut request = format!(
+        "PATCH {path} HTTP/1.1\r\nHost: {host}\r\nContent-Range: {range}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    for piece in pieces {
+        request.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        request.extend_from_slice(piece);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    stream.write_all(&request).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let range = response
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("range: ")
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    (status, range)
+}
+
+#[test]
+fn chunked_transfer_with_content_range() {
+    let b = Berth::start();
+    let data: Vec<u8> = (0..1000u32).map(|i| (i % 249) as u8).collect();
+    let r = b.post("/v2/te/app/blobs/uploads/", b"");
+    let location = r.header("location").unwrap().to_owned();
+    // Shorter and longer than the range: 416, nothing appended.
+    let (status, range) = patch_chunked(&b, &location, "0-99", &[&data[..30], &data[30..50]]);
+    assert_eq!((status, range.as_str()), (416, "0-0"));
+    let (status, _) = patch_chunked(&b, &location, "0-99", &[&data[..60], &data[60..120]]);
+    assert_eq!(status, 416);
+    assert_eq!(b.get(&location).header("range"), Some("0-0"));
+    // Exactly the range, in pieces: appended.
+    let (status, range) = patch_chunked(&b, &location, "0-99", &[&data[..60], &data[60..100]]);
+    assert_eq!((status, range.as_str()), (202, "0-99"));
+    // The rest with its range, then the commit.
+    let (status, range) = patch_chunked(&b, &location, "100-999", &[&data[100..1000]]);
+    assert_eq!((status, range.as_str()), (202, "0-999"));
+    let digest = Digest::sha256(&data);
+    let r = b.put(&format!("{location}&digest={digest}"), &[], b"");
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(b.get(&format!("/v2/te/app/blobs/{digest}")).body, data);
+    // A huge range without a Content-Length is refused before any read.
+    let r = b.post("/v2/te/app/blobs/uploads/", b"");
+    let location = r.header("location").unwrap().to_owned();
+    let (status, _) = patch_chunked(&b, &location, "0-999999999", &[&data[..10]]);
+    assert_eq!(status, 411);
+    assert_eq!(b.get(&location).header("range"), Some("0-0"));
+}
+
+/// Sends raw bytes to the server and answers what it sent back.
+fn raw_exchange(b: &Berth, bytes: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let host = b.url.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(bytes).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[test]
+fn tls_probes_on_the_plain_port_are_not_errors() {
+    // The start of a TLS 1.2/1.3 ClientHello, as podman's
+    // `--tls-verify=false` probe sends it before falling back to HTTP.
+    let mut hello = vec![
+        0x16, 0x03, 0x01, 0x00, 0xf4, 0x01, 0x00, 0x00, 0xf0, 0x03, 0x03,
+    ];
+    hello.extend((0..32u8).map(|i| i.wrapping_mul(37)));
+    hello.extend_from_slice(&[0x00, 0x00, 0x02, 0x13, 0x01, 0x01, 0x00]);
+    for (level, shown) in [("info", false), ("debug", true)] {
+        let b = Berth::start_with(&format!("log:\n  level: {level}\n"));
+        let answer = raw_exchange(&b, &hello);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+        // A real malformed request still gets its 400.
+        let answer = raw_exchange(&b, b"GET /v2/ HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+        // And the server goes on serving.
+        assert_eq!(b.get("/v2/").status, 200);
+        let log = b.log_text();
+        assert!(!log.contains("ERROR"), "{log}");
+        assert_eq!(log.contains("DEBUG berth::http"), shown, "{log}");
+        if shown {
+            assert!(log.contains("TLS handshake"), "{log}");
+        }
+    }
 }
 
 #[test]
@@ -209,6 +334,15 @@ fn cross_repository_mount() {
     );
     assert_eq!(r.status, 202);
     assert!(r.header("location").is_some());
+    // A malformed digest or source: a plain upload too.
+    for query in [
+        "mount=sha256:nope&from=source/app",
+        &format!("mount={digest}&from=Bad//Name"),
+    ] {
+        let r = b.post(&format!("/v2/third/app/blobs/uploads/?{query}"), b"");
+        assert_eq!(r.status, 202, "{query}: {}", r.text());
+        assert!(r.header("location").is_some());
+    }
 }
 
 #[test]
@@ -267,8 +401,32 @@ fn manifests_push_pull_and_errors() {
         .assert_error(404, "MANIFEST_UNKNOWN");
     b.get(&format!("{path}/{}", Digest::sha256(b"x")))
         .assert_error(404, "MANIFEST_UNKNOWN");
-    b.get(&format!("{path}/bad!tag"))
-        .assert_error(400, "TAG_INVALID");
+    // A reference that is neither a tag nor a digest names no manifest:
+    // reads and deletes answer 404, as for any manifest that does not
+    // exist; a push with it is a bad tag.
+    for bad in [
+        ".INVALID_MANIFEST_NAME",
+        "bad!tag",
+        "sha256:abc",
+        "md5:0123",
+    ] {
+        let r = b.get(&format!("{path}/{bad}"));
+        r.assert_error(404, "MANIFEST_UNKNOWN");
+        assert!(
+            r.message().contains("neither a valid tag"),
+            "{}",
+            r.message()
+        );
+        assert_eq!(b.head(&format!("{path}/{bad}")).status, 404);
+        b.delete(&format!("{path}/{bad}"))
+            .assert_error(404, "MANIFEST_UNKNOWN");
+    }
+    b.put(
+        &format!("{path}/.INVALID_MANIFEST_NAME"),
+        &[("Content-Type", OCI_MANIFEST)],
+        &manifest,
+    )
+    .assert_error(400, "TAG_INVALID");
     // Not JSON.
     b.put(
         &format!("{path}/v2"),

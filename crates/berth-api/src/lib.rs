@@ -8,6 +8,8 @@
 //! - [`UrlBuilder`]: absolute or relative URLs honouring `http.host`,
 //!   `http.prefix`, `http.relativeurls` and `X-Forwarded-*`.
 //! - [`headers`]: header names.
+//! - [`ranges`]: `Range` and `Content-Range` of blobs and upload chunks.
+//! - [`query`]: query strings and the `n` / `last` pagination of listings.
 //!
 //! ```
 //! use berth_api::{ApiError, ErrorCode, Route};
@@ -30,6 +32,8 @@
 
 mod errors;
 pub mod headers;
+pub mod query;
+pub mod ranges;
 mod routes;
 mod urls;
 

@@ -492,19 +492,14 @@ impl Ctx<'_> {
         )
     }
 
-    /// The query parameters, in order.
-    pub(crate) fn query(&self) -> Vec<(String, String)> {
-        web::Query::<Vec<(String, String)>>::from_query(self.req.query_string())
-            .map(|q| q.into_inner())
-            .unwrap_or_default()
+    /// The query parameters, decoded.
+    pub(crate) fn query(&self) -> berth_api::query::Query {
+        berth_api::query::Query::parse(self.req.query_string())
     }
 
     /// The first value of query parameter `name`.
     pub(crate) fn param(&self, name: &str) -> Option<String> {
-        self.query()
-            .into_iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
+        self.query().get(name).map(str::to_owned)
     }
 
     /// A request header as text.
@@ -532,6 +527,20 @@ pub(crate) fn parse_digest(s: &str) -> Result<Digest, HandlerError> {
     Digest::parse(s).map_err(|e| HandlerError::from(berth_core::Error::digest_malformed(s, e)))
 }
 
+/// A digest to look up: a malformed one names nothing, so it is
+/// `BLOB_UNKNOWN` (404), saying why, as for any blob that does not exist.
+pub(crate) fn lookup_digest(s: &str) -> Result<Digest, HandlerError> {
+    Digest::parse(s).map_err(|e| {
+        HandlerError::new(
+            ErrorCode::BlobUnknown,
+            format!(
+                "blob unknown to registry: {:?} is not a valid digest ({e})",
+                berth_core::shorten(s)
+            ),
+        )
+    })
+}
+
 /// Parses a tag from the client, or `TAG_INVALID` saying why.
 pub(crate) fn parse_tag(s: &str) -> Result<Tag, HandlerError> {
     Tag::parse(s).map_err(|e| HandlerError::from(berth_core::Error::tag_invalid(s, e)))
@@ -543,31 +552,5 @@ pub(crate) fn pagination(
     ctx: &Ctx<'_>,
     max: Option<usize>,
 ) -> Result<berth_core::PageRequest, HandlerError> {
-    let n = match ctx.param("n") {
-        None => None,
-        Some(n) => {
-            let parsed = n.parse::<usize>().map_err(|_| {
-                HandlerError::new(
-                    ErrorCode::PaginationNumberInvalid,
-                    format!(
-                        "invalid number of results requested: n={}",
-                        berth_core::shorten(&n)
-                    ),
-                )
-            })?;
-            if let Some(max) = max
-                && parsed > max
-            {
-                return Err(HandlerError::new(
-                    ErrorCode::PaginationNumberInvalid,
-                    format!("n={parsed} is more than the maximum of {max} entries per page"),
-                ));
-            }
-            Some(parsed)
-        }
-    };
-    Ok(berth_core::PageRequest {
-        last: ctx.param("last").filter(|l| !l.is_empty()),
-        n: n.or(max),
-    })
+    Ok(berth_api::query::page_request(&ctx.query(), max)?)
 }

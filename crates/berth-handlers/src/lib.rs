@@ -8,7 +8,9 @@
 //! chunked, streamed, cross-repository mounts, URLs with state signed by
 //! `http.secret` so any replica continues any upload) and referrers (with
 //! the `artifactType` filter). Every error is the v2 JSON body with its
-//! code and status (see `berth-api`).
+//! code and status (see `berth-api`). [`ClientErrorsAtDebug`] writes
+//! actix-http's reports of requests it cannot parse (such as a TLS
+//! handshake sent to a plain-HTTP port) at debug level, not as errors.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -39,6 +41,7 @@ mod blobs;
 mod debug;
 mod error;
 mod lists;
+mod logging;
 mod manifests;
 mod metrics;
 mod state;
@@ -50,6 +53,7 @@ pub use debug::{
     tcp_check,
 };
 pub use error::{HandlerError, HandlerResult};
+pub use logging::{CLIENT_ERROR_TARGET, ClientErrorsAtDebug};
 pub use metrics::{InstrumentedDriver, Metrics, Sample, ScrapeSource};
 pub use state::{StateSigner, UploadState};
 

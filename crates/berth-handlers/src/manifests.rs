@@ -9,24 +9,55 @@ use berth_api::ErrorCode;
 use berth_core::{PutOptions, Repository};
 use berth_digest::Digest;
 use berth_manifest::{MAX_MANIFEST_SIZE, Manifest, ManifestKind};
+use berth_reference::Tag;
 use bytes::BytesMut;
 use futures_util::StreamExt;
 
 use crate::app::{Ctx, parse_digest, parse_tag};
 use crate::error::{HandlerError, HandlerResult};
 
-/// A reference is a digest when it has a `:` (tags cannot).
-fn is_digest(reference: &str) -> bool {
-    reference.contains(':')
+/// What a manifest URL's `<reference>` names.
+enum Reference {
+    Tag(Tag),
+    Digest(Digest),
+}
+
+impl Reference {
+    /// The reference of a push: a bad one is `TAG_INVALID` or
+    /// `DIGEST_INVALID` (400), saying why. It is a digest when it has a
+    /// `:` (tags cannot).
+    fn parse(reference: &str) -> Result<Reference, HandlerError> {
+        if reference.contains(':') {
+            parse_digest(reference).map(Reference::Digest)
+        } else {
+            parse_tag(reference).map(Reference::Tag)
+        }
+    }
+
+    /// The reference of a read or a delete: one that is neither a valid
+    /// tag nor a valid digest names no manifest, so it is
+    /// `MANIFEST_UNKNOWN` (404) like any manifest that does not exist, as
+    /// the OCI specification and Distribution answer.
+    fn lookup(reference: &str) -> Result<Reference, HandlerError> {
+        Reference::parse(reference).map_err(|e| {
+            HandlerError::new(
+                ErrorCode::ManifestUnknown,
+                format!(
+                    "manifest unknown: {:?} is neither a valid tag nor a valid digest ({})",
+                    berth_core::shorten(reference),
+                    e.error.message
+                ),
+            )
+        })
+    }
 }
 
 /// The digest `reference` names in `repo`.
 async fn resolve(repo: &Arc<dyn Repository>, reference: &str) -> Result<Digest, HandlerError> {
-    if is_digest(reference) {
-        return parse_digest(reference);
+    match Reference::lookup(reference)? {
+        Reference::Digest(digest) => Ok(digest),
+        Reference::Tag(tag) => Ok(repo.tags().get(&tag).await?.digest),
     }
-    let tag = parse_tag(reference)?;
-    Ok(repo.tags().get(&tag).await?.digest)
 }
 
 /// The media types the request's `Accept` headers list (parameters and
@@ -127,10 +158,9 @@ pub(crate) async fn put(
     mut body: web::Payload,
 ) -> HandlerResult {
     // Check the reference before reading the body.
-    let (tag, expected) = if is_digest(reference) {
-        (None, Some(parse_digest(reference)?))
-    } else {
-        (Some(parse_tag(reference)?), None)
+    let (tag, expected) = match Reference::parse(reference)? {
+        Reference::Digest(digest) => (None, Some(digest)),
+        Reference::Tag(tag) => (Some(tag), None),
     };
     let mut bytes = BytesMut::new();
     while let Some(chunk) = body.next().await {
@@ -183,18 +213,16 @@ pub(crate) async fn put(
     Ok(response.finish())
 }
 
-/// `DELETE`: by digest, the manifest and its tags; by tag, the tag alone.
+/// `DELETE`: by digest, the manifest and its tags; by tag, the tag alone
+/// (a malformed reference names nothing: `MANIFEST_UNKNOWN`).
 pub(crate) async fn delete(
     _ctx: &Ctx<'_>,
     repo: &Arc<dyn Repository>,
     reference: &str,
 ) -> HandlerResult {
-    if is_digest(reference) {
-        let digest = parse_digest(reference)?;
-        repo.manifests().delete(&digest).await?;
-    } else {
-        let tag = parse_tag(reference)?;
-        repo.tags().untag(&tag).await?;
+    match Reference::lookup(reference)? {
+        Reference::Digest(digest) => repo.manifests().delete(&digest).await?,
+        Reference::Tag(tag) => repo.tags().untag(&tag).await?,
     }
     Ok(HttpResponse::Accepted().finish())
 }

@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
-use actix_web::http::header::{CONTENT_LENGTH, LOCATION, RANGE};
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_RANGE, LOCATION, RANGE};
 use actix_web::{HttpResponse, web};
 use berth_api::ErrorCode;
+use berth_api::ranges::{ChunkRange, upload_range};
 use berth_core::{BlobWriter, CreateOptions, Created, Repository};
 use berth_digest::Digest;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -20,12 +21,6 @@ use crate::state::UploadState;
 /// Body bytes are handed to the upload in pieces of about this size, so
 /// that hashing and storage writes work on large buffers.
 const WRITE_SIZE: usize = 1 << 20;
-
-/// The `Range` header of an upload of `size` bytes: `0-<last byte>`
-/// (`0-0` when empty, as Distribution answers).
-fn range_header(size: u64) -> String {
-    format!("0-{}", size.saturating_sub(1))
-}
 
 /// The URL of upload `id`, with its signed state.
 fn upload_location(ctx: &Ctx<'_>, name: &str, upload: &dyn BlobWriter) -> String {
@@ -49,7 +44,7 @@ fn upload_location(ctx: &Ctx<'_>, name: &str, upload: &dyn BlobWriter) -> String
 fn in_progress(ctx: &Ctx<'_>, name: &str, upload: &dyn BlobWriter) -> HttpResponse {
     HttpResponse::Accepted()
         .insert_header((LOCATION, upload_location(ctx, name, upload)))
-        .insert_header((RANGE, range_header(upload.size())))
+        .insert_header((RANGE, upload_range(upload.size())))
         .insert_header((berth_api::headers::UPLOAD_UUID, upload.id()))
         .insert_header((CONTENT_LENGTH, 0))
         .finish()
@@ -126,11 +121,13 @@ pub(crate) async fn start(
     let name = repo.name().as_str().to_owned();
     let mut options = CreateOptions::default();
     if let (Some(mount), Some(from)) = (ctx.param("mount"), ctx.param("from")) {
-        let digest = parse_digest(&mount)?;
-        // A bad source name, or one the client may not pull from, is not
-        // the client's failure to push: upload.
-        if let Ok(from) = berth_reference::RepositoryName::parse(&from)
-            && ctx.mount_allowed
+        // A malformed digest or source name, or a source the client may
+        // not pull from, is not the client's failure to push: upload (as
+        // Distribution does, and the OCI specification allows).
+        if let (Ok(digest), Ok(from)) = (
+            Digest::parse(&mount),
+            berth_reference::RepositoryName::parse(&from),
+        ) && ctx.mount_allowed
         {
             options.mount_from = Some((from, digest));
         }
@@ -162,43 +159,151 @@ pub(crate) async fn status(ctx: &Ctx<'_>, repo: &Arc<dyn Repository>, id: &str) 
     let name = repo.name().as_str();
     let response = HttpResponse::NoContent()
         .insert_header((LOCATION, upload_location(ctx, name, &*upload)))
-        .insert_header((RANGE, range_header(upload.size())))
+        .insert_header((RANGE, upload_range(upload.size())))
         .insert_header((berth_api::headers::UPLOAD_UUID, upload.id()))
         .finish();
     upload.close().await?;
     Ok(response)
 }
 
-/// Checks a chunk's `Content-Range` (`<start>-<end>`) against the upload.
-fn check_content_range(ctx: &Ctx<'_>, upload: &dyn BlobWriter) -> Result<(), HandlerError> {
-    let Some(range) = ctx.header(actix_web::http::header::CONTENT_RANGE) else {
-        return Ok(());
+/// The largest chunk with a `Content-Range` but no `Content-Length`
+/// (a chunked transfer) that is held in memory until it is complete, so
+/// that a body shorter or longer than its range appends nothing. A larger
+/// one needs a `Content-Length`, as the OCI specification's chunked
+/// upload sends.
+const MAX_UNSIZED_CHUNK: u64 = 64 << 20;
+
+/// How a chunk's body is to be checked before anything is appended.
+enum Chunk {
+    /// No `Content-Range`: a streamed chunk, appended as it arrives.
+    Streamed,
+    /// The body must be exactly this long; `Content-Length` says so.
+    Sized,
+    /// The body must be exactly this long; it is read whole first.
+    Buffered(u64),
+}
+
+/// A `416` for a chunk that does not fit the upload, with the upload's
+/// `Range` and `Location` as it stands.
+fn misfit(ctx: &Ctx<'_>, name: &str, upload: &dyn BlobWriter, message: String) -> HandlerError {
+    HandlerError::new(ErrorCode::RangeInvalid, message)
+        .with_header(RANGE, &upload_range(upload.size()))
+        .with_header(LOCATION, &upload_location(ctx, name, upload))
+        .with_header(
+            actix_web::http::header::HeaderName::from_static("docker-upload-uuid"),
+            upload.id(),
+        )
+}
+
+/// Checks a chunk's `Content-Range` (`<start>-<end>`) against the upload
+/// and against the body's `Content-Length`, before any byte is read.
+fn check_chunk(ctx: &Ctx<'_>, name: &str, upload: &dyn BlobWriter) -> Result<Chunk, HandlerError> {
+    let Some(value) = ctx.header(CONTENT_RANGE) else {
+        return Ok(Chunk::Streamed);
     };
-    let range = range
-        .trim()
-        .trim_start_matches("bytes ")
-        .trim_start_matches("bytes=");
-    let parsed = range
-        .split_once('-')
-        .and_then(|(s, e)| Some((s.trim().parse::<u64>().ok()?, e.trim().parse::<u64>().ok()?)));
-    let out_of_order = |message: String| {
-        HandlerError::new(ErrorCode::RangeInvalid, message)
-            .with_header(RANGE, &range_header(upload.size()))
-            .with_header(
-                actix_web::http::header::HeaderName::from_static("docker-upload-uuid"),
-                upload.id(),
-            )
+    let Some(range) = ChunkRange::parse(value) else {
+        return Err(HandlerError::new(
+            ErrorCode::BlobUploadInvalid,
+            format!(
+                "invalid Content-Range {:?}: expected <start>-<end>",
+                berth_core::shorten(value)
+            ),
+        ));
     };
-    match parsed {
-        Some((start, end)) if start == upload.size() && end >= start => Ok(()),
-        Some((start, _)) => Err(out_of_order(format!(
-            "chunk starts at byte {start}, but the upload has {} bytes",
-            upload.size()
-        ))),
+    if range.start != upload.size() {
+        return Err(misfit(
+            ctx,
+            name,
+            upload,
+            format!(
+                "chunk starts at byte {}, but the upload has {} bytes",
+                range.start,
+                upload.size()
+            ),
+        ));
+    }
+    let declared = ctx
+        .header(CONTENT_LENGTH)
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(length) if length == range.len() => Ok(Chunk::Sized),
+        Some(length) => Err(misfit(
+            ctx,
+            name,
+            upload,
+            format!(
+                "Content-Range {range} announces {} bytes, but the body has {length} (Content-Length)",
+                range.len()
+            ),
+        )),
+        None if range.len() <= MAX_UNSIZED_CHUNK => Ok(Chunk::Buffered(range.len())),
         None => Err(HandlerError::new(
             ErrorCode::BlobUploadInvalid,
-            format!("invalid Content-Range {range:?}: expected <start>-<end>"),
-        )),
+            format!(
+                "a chunk of more than {} MiB with a Content-Range needs a Content-Length",
+                MAX_UNSIZED_CHUNK >> 20
+            ),
+        )
+        .with_status(actix_web::http::StatusCode::LENGTH_REQUIRED)),
+    }
+}
+
+/// Reads a whole chunk of exactly `expected` bytes into memory; a body
+/// that is shorter or longer is a `416` and nothing of it is kept.
+async fn read_exact_chunk(
+    ctx: &Ctx<'_>,
+    name: &str,
+    upload: &dyn BlobWriter,
+    mut body: web::Payload,
+    expected: u64,
+) -> Result<Bytes, HandlerError> {
+    let capacity = usize::try_from(expected).unwrap_or(usize::MAX);
+    let mut buffer = BytesMut::with_capacity(capacity.min(WRITE_SIZE));
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| {
+            HandlerError::new(
+                ErrorCode::BlobUploadInvalid,
+                format!("reading the request body: {e}"),
+            )
+        })?;
+        if (buffer.len() + chunk.len()) as u64 > expected {
+            return Err(misfit(
+                ctx,
+                name,
+                upload,
+                format!("the body is longer than the {expected} bytes its Content-Range announces"),
+            ));
+        }
+        buffer.extend_from_slice(&chunk);
+    }
+    if buffer.len() as u64 != expected {
+        return Err(misfit(
+            ctx,
+            name,
+            upload,
+            format!(
+                "the body has {} bytes, but its Content-Range announces {expected}",
+                buffer.len()
+            ),
+        ));
+    }
+    Ok(buffer.freeze())
+}
+
+/// Appends a chunk's body as [`check_chunk`] found it should be.
+async fn append_chunk(
+    ctx: &Ctx<'_>,
+    name: &str,
+    upload: &mut Box<dyn BlobWriter>,
+    body: web::Payload,
+    chunk: Chunk,
+) -> Result<(), HandlerError> {
+    match chunk {
+        Chunk::Streamed | Chunk::Sized => write_body(upload, body).await.map(drop),
+        Chunk::Buffered(expected) => {
+            let bytes = read_exact_chunk(ctx, name, &**upload, body, expected).await?;
+            Ok(upload.write(bytes).await?)
+        }
     }
 }
 
@@ -209,10 +314,10 @@ pub(crate) async fn patch(
     id: &str,
     body: web::Payload,
 ) -> HandlerResult {
-    let mut upload = resume(ctx, repo, id).await?;
-    check_content_range(ctx, &*upload)?;
-    let result = write_body(&mut upload, body).await;
     let name = repo.name().as_str();
+    let mut upload = resume(ctx, repo, id).await?;
+    let chunk = check_chunk(ctx, name, &*upload)?;
+    let result = append_chunk(ctx, name, &mut upload, body, chunk).await;
     let response = in_progress(ctx, name, &*upload);
     // Keep what arrived even when the body broke off: the client can ask
     // where the upload stands and go on from there.
@@ -235,9 +340,10 @@ pub(crate) async fn finish(
         ));
     };
     let digest = parse_digest(&digest)?;
+    let name = repo.name().as_str();
     let mut upload = resume(ctx, repo, id).await?;
-    check_content_range(ctx, &*upload)?;
-    write_body(&mut upload, body).await?;
+    let chunk = check_chunk(ctx, name, &*upload)?;
+    append_chunk(ctx, name, &mut upload, body, chunk).await?;
     upload.commit(&digest, None).await?;
     Ok(created(ctx, repo.name().as_str(), &digest))
 }
