@@ -24,7 +24,8 @@ import subprocess
 import sys
 
 # The design's table of crates by layer. "bin" is the binary, above every
-# library; "test" is test support, only ever a dev-dependency. Crates
+# library; "test" is test support, only ever a dev-dependency; "fuzz" is
+# the fuzz targets, which use libraries of every layer. Crates
 # planned but not (yet) workspace members may stay here: only the members
 # that `cargo metadata` lists are printed.
 LAYERS = {
@@ -45,6 +46,7 @@ LAYERS = {
     "berth-handlers": 6,
     "berth": "bin",
     "berth-testkit": "test",
+    "berth-fuzz": "fuzz",
 }
 
 # Same-layer dependencies the design accepts: a storage driver implements
@@ -52,7 +54,7 @@ LAYERS = {
 SAME_LAYER = {("berth-driver-s3", "berth-driver")}
 
 # Where each kind of layer sorts, and the rank a dependency must be below.
-RANK = {"bin": 100, "test": 101}
+RANK = {"bin": 100, "test": 101, "fuzz": 102}
 
 BEGIN = "<!-- crate-map:begin -->"
 END = "<!-- crate-map:end -->"

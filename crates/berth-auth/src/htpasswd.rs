@@ -100,9 +100,9 @@ struct State {
 }
 
 /// One successfully parsed version of the file.
-struct Users {
+pub(crate) struct Users {
     /// user → bcrypt hash; `None` for an entry that can never match.
-    entries: HashMap<String, Option<String>>,
+    pub(crate) entries: HashMap<String, Option<String>>,
     /// A well-formed bcrypt hash of nothing anyone knows, at the file's
     /// usual cost.
     dummy: String,
@@ -286,7 +286,7 @@ impl AccessController for HtpasswdAccessController {
 /// The user and password of a `Basic` Authorization value, as Go's
 /// `Request.BasicAuth`: the scheme is case-insensitive, the rest is
 /// standard padded base64 of `user:password` (split at the first `:`).
-fn basic_credentials(value: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+pub(crate) fn basic_credentials(value: &str) -> Option<(Vec<u8>, Vec<u8>)> {
     const PREFIX: &str = "Basic ";
     let scheme = value.get(..PREFIX.len())?;
     if !scheme.eq_ignore_ascii_case(PREFIX) {
@@ -304,7 +304,7 @@ fn basic_credentials(value: &str) -> Option<(Vec<u8>, Vec<u8>)> {
 }
 
 /// Parses an htpasswd file. The error names the line, never its content.
-fn parse(text: &[u8]) -> Result<Users, String> {
+pub(crate) fn parse(text: &[u8]) -> Result<Users, String> {
     let text = String::from_utf8_lossy(text);
     let mut entries = HashMap::new();
     let mut costs: HashMap<u32, usize> = HashMap::new();

@@ -72,6 +72,10 @@ pub mod htpasswd;
 pub mod silly;
 pub mod token;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use challenge::{Challenge, ChallengeError};
 pub use error::{AuthError, ConfigError};
 pub use htpasswd::{HtpasswdAccessController, HtpasswdOptions};

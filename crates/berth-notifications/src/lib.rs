@@ -87,6 +87,10 @@ mod notifier;
 mod options;
 mod spool;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use endpoint::EndpointStats;
 pub use error::Error;
 pub use event::{
