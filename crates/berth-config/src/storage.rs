@@ -192,6 +192,24 @@ pub struct S3 {
     /// `checksumvalidation` (berth): `when_required` or `when_supported`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checksumvalidation: Option<String>,
+    /// `connecttimeout` (berth): opening a connection to the store.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::duration::ser::option"
+    )]
+    pub connecttimeout: Option<Duration>,
+    /// `readtimeout` (berth): a request's start to its answer's head.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::duration::ser::option"
+    )]
+    pub readtimeout: Option<Duration>,
+    /// `operationtimeout` (berth): one S3 operation, retries included.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::duration::ser::option"
+    )]
+    pub operationtimeout: Option<Duration>,
 }
 
 impl S3 {
@@ -423,6 +441,9 @@ fn decode_s3(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<S3, ConfigError> {
         loglevel: o.non_empty(ctx, "loglevel")?,
         checksumcalculation: o.non_empty(ctx, "checksumcalculation")?,
         checksumvalidation: o.non_empty(ctx, "checksumvalidation")?,
+        connecttimeout: o.duration(ctx, "connecttimeout")?,
+        readtimeout: o.duration(ctx, "readtimeout")?,
+        operationtimeout: o.duration(ctx, "operationtimeout")?,
     };
     o.finish(ctx);
     Ok(s3)

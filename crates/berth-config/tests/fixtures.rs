@@ -258,6 +258,9 @@ fn s3_redis_notifications_htpasswd_config() {
             loglevel: Some("debug".into()),
             checksumcalculation: Some("when_required".into()),
             checksumvalidation: Some("when_supported".into()),
+            connecttimeout: Some(Duration::from_secs(2)),
+            readtimeout: Some(Duration::from_secs(90)),
+            operationtimeout: Some(Duration::from_secs(300)),
         }
     );
     // What the S3 driver's parameters deserialize from.
@@ -271,7 +274,12 @@ fn s3_redis_notifications_htpasswd_config() {
         Some(&Value::Number(5_242_880.into()))
     );
     assert_eq!(params.get("sessiontoken"), None);
-    assert_eq!(params.len(), 24);
+    // Durations go to the driver in Go's form.
+    assert_eq!(
+        params.get("readtimeout"),
+        Some(&Value::String("1m30s".into()))
+    );
+    assert_eq!(params.len(), 27);
 
     assert_eq!(c.storage.delete, Delete { enabled: true });
     assert_eq!(c.storage.redirect, Redirect { disable: false });

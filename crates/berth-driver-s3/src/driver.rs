@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextMut;
 use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RequestChecksumCalculation,
     ResponseChecksumValidation, RuntimeComponents,
@@ -138,6 +139,19 @@ impl Intercept for UserAgentSuffix {
     }
 }
 
+/// The SDK's timeouts from `connecttimeout`, `readtimeout` and
+/// `operationtimeout` (zero: none).
+fn timeout_config(params: &S3Parameters) -> TimeoutConfig {
+    // `None` disables a timeout.
+    let some = |d: Duration| (!d.is_zero()).then_some(d);
+    let mut builder = TimeoutConfig::builder();
+    builder
+        .set_connect_timeout(some(params.connecttimeout))
+        .set_read_timeout(some(params.readtimeout))
+        .set_operation_timeout(some(params.operationtimeout));
+    builder.build()
+}
+
 fn checksum_calculation(mode: ChecksumMode) -> RequestChecksumCalculation {
     match mode {
         ChecksumMode::WhenRequired => RequestChecksumCalculation::WhenRequired,
@@ -233,9 +247,11 @@ impl S3Driver {
         let retry = RetryConfig::standard()
             .with_max_attempts(MAX_ATTEMPTS)
             .with_initial_backoff(Duration::from_millis(200));
+        let timeouts = timeout_config(&params);
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(region))
-            .retry_config(retry.clone());
+            .retry_config(retry.clone())
+            .timeout_config(timeouts.clone());
         if let (Some(access), Some(secret)) = (&params.accesskey, &params.secretkey) {
             loader = loader.credentials_provider(Credentials::new(
                 access,
@@ -248,6 +264,7 @@ impl S3Driver {
         let sdk = loader.load().await;
         let mut config = aws_sdk_s3::config::Builder::from(&sdk)
             .retry_config(retry)
+            .timeout_config(timeouts)
             .force_path_style(params.forcepathstyle)
             .use_dual_stack(params.usedualstack)
             .accelerate(params.accelerate)

@@ -42,20 +42,23 @@
 //! ([`TAIL_SUFFIX`]), whose metadata names the upload and how many parts
 //! (of what total size) precede it. `~` is not allowed in a path
 //! component, so the tail never appears in `list`, `stat` or `walk`.
-//! `writer(path, true)` (in any process, on any node) finds the newest
-//! in-progress upload of the key with `ListMultipartUploads`, its parts
-//! with `ListParts`, reads the tail back, and goes on: the tail continues
-//! the parts it names; if parts were uploaded after it was stored, they
-//! begin with its bytes and it is stale. `writer(path, false)` aborts the
-//! key's earlier uploads and deletes its tail; `commit` and `cancel`
-//! remove the tail too.
+//! `writer(path, true)` (in any process, on any node) lists the key's
+//! in-progress uploads with `ListMultipartUploads` and reads the tail back,
+//! then goes on from exactly where the last `close` left the writer: the
+//! upload and the parts the tail names (`ListParts`), and the tail's
+//! bytes. Parts uploaded after that `close` (by a writer that failed, or a
+//! process that died, before its next one) are left out, and overwritten
+//! as the writer goes on; other uploads of the key are aborted at
+//! `commit` or `cancel`. `writer(path, false)` aborts the key's earlier
+//! uploads and deletes its tail; `commit` and `cancel` remove the tail
+//! too.
 //!
-//! After a crash (no `close`), resuming recovers a prefix of what was
-//! written: everything up to the last `close`, and every whole part
-//! uploaded after it (a part is sent as soon as `chunksize` bytes are
-//! gathered). The bytes gathered since are lost, and the size reported on
-//! resume says exactly what is there, so the registry (and its client)
-//! goes on from the right offset.
+//! So after a crash or a failed write, resuming finds the content of the
+//! last `close`, however many parts went out since, and reports its size:
+//! the registry, which saves its hash state at each `close`, has the state
+//! for that size, and its client goes on from there. Without a tail (an
+//! upload Distribution's driver left, or a writer never closed) it goes on
+//! from the newest upload's parts, up to the first one under 5 MiB.
 //!
 //! # Checksums
 //!
@@ -88,10 +91,11 @@ mod writer;
 pub use driver::{MAX_ATTEMPTS, NAME, REDIRECT_EXPIRY, S3Driver};
 pub use error::S3Error;
 pub use params::{
-    ChecksumMode, DEFAULT_CHUNK_SIZE, DEFAULT_MULTIPART_COPY_CHUNK_SIZE,
+    ChecksumMode, DEFAULT_CHUNK_SIZE, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MULTIPART_COPY_CHUNK_SIZE,
     DEFAULT_MULTIPART_COPY_MAX_CONCURRENCY, DEFAULT_MULTIPART_COPY_THRESHOLD_SIZE,
-    DEFAULT_OBJECT_ACL, DEFAULT_REGION, DEFAULT_STORAGE_CLASS, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE,
-    OBJECT_ACLS, ParameterError, S3Parameters, STORAGE_CLASSES,
+    DEFAULT_OBJECT_ACL, DEFAULT_OPERATION_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_REGION,
+    DEFAULT_STORAGE_CLASS, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE, OBJECT_ACLS, ParameterError,
+    S3Parameters, STORAGE_CLASSES,
 };
 pub use writer::{MAX_PARTS, S3Writer, TAIL_SUFFIX};
 

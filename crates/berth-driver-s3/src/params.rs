@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 
@@ -25,6 +26,14 @@ pub const DEFAULT_STORAGE_CLASS: &str = "STANDARD";
 pub const DEFAULT_OBJECT_ACL: &str = "private";
 /// The region used to sign requests when only `regionendpoint` is given.
 pub const DEFAULT_REGION: &str = "us-east-1";
+/// Default `connecttimeout`: 5 s to open a connection to the store.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default `readtimeout`: 60 s from the start of a request (its body
+/// included) to the head of its answer.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default `operationtimeout`: 2 min for one S3 operation, all its
+/// attempts and the back-off between them included.
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The storage classes `storageclass` accepts (and `NONE`: send none).
 pub const STORAGE_CLASSES: &[&str] = &[
@@ -196,6 +205,24 @@ pub struct S3Parameters {
     /// When responses' checksums are checked. Default
     /// [`ChecksumMode::WhenRequired`].
     pub checksumvalidation: ChecksumMode,
+    /// How long opening a connection (TCP, and TLS for `https://`) may
+    /// take before the attempt fails (and is retried). Default
+    /// [`DEFAULT_CONNECT_TIMEOUT`]; zero: no limit.
+    pub connecttimeout: Duration,
+    /// How long one attempt may wait from the moment its request starts
+    /// going out (the body included: up to `chunksize` bytes for a part)
+    /// to the head of the answer; then the attempt fails and is retried.
+    /// It does not limit the streaming of a body after its head (a stalled
+    /// body is cut by the SDK's stalled-stream protection, after 20 s
+    /// without progress). Default [`DEFAULT_READ_TIMEOUT`]; zero: no limit.
+    pub readtimeout: Duration,
+    /// How long one S3 operation may take, every attempt and the back-off
+    /// between them included (up to the head of the answer for a
+    /// download); then the operation fails, and so does the registry
+    /// request that needed it. This bounds how long a store that does not
+    /// answer holds a request. Default [`DEFAULT_OPERATION_TIMEOUT`];
+    /// zero: no limit.
+    pub operationtimeout: Duration,
     /// Keys that were given but are not parameters of this driver.
     pub unknown: Vec<String>,
 }
@@ -228,6 +255,9 @@ impl Default for S3Parameters {
             loglevel: None,
             checksumcalculation: ChecksumMode::WhenRequired,
             checksumvalidation: ChecksumMode::WhenRequired,
+            connecttimeout: DEFAULT_CONNECT_TIMEOUT,
+            readtimeout: DEFAULT_READ_TIMEOUT,
+            operationtimeout: DEFAULT_OPERATION_TIMEOUT,
             unknown: Vec::new(),
         }
     }
@@ -508,6 +538,47 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
+/// A duration in Go's `time.ParseDuration` form, as the configuration
+/// writes them: numbers (with an optional fraction) each with a unit,
+/// `ns`, `us` (`µs`), `ms`, `s`, `m` or `h` (`300ms`, `1m30s`, `1.5s`);
+/// `0` alone is zero. `None` for anything else, negative ones included.
+pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
+    let mut rest = text.strip_prefix('+').unwrap_or(text);
+    if rest == "0" {
+        return Some(Duration::ZERO);
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    let mut nanos: f64 = 0.0;
+    while !rest.is_empty() {
+        let number_len = rest
+            .bytes()
+            .take_while(|b| b.is_ascii_digit() || *b == b'.')
+            .count();
+        let (number, after) = rest.split_at(number_len);
+        let value: f64 = number.parse().ok()?;
+        let unit_len = after
+            .char_indices()
+            .find(|(_, c)| c.is_ascii_digit() || *c == '.')
+            .map_or(after.len(), |(i, _)| i);
+        let (unit, after) = after.split_at(unit_len);
+        let scale = match unit {
+            "ns" => 1.0,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        nanos += value * scale;
+        rest = after;
+    }
+    (nanos.is_finite() && nanos < u64::MAX as f64)
+        .then(|| Duration::from_nanos(nanos.round() as u64))
+}
+
 impl S3Parameters {
     fn from_scalars(mut map: BTreeMap<String, Scalar>) -> Result<S3Parameters, ParameterError> {
         // Empty values count as absent (an env override set to "").
@@ -566,6 +637,20 @@ impl S3Parameters {
             })
         }
 
+        fn duration((name, v): (&'static str, Scalar)) -> Result<Duration, ParameterError> {
+            match &v {
+                Scalar::Str(s) => parse_duration(s.trim()),
+                Scalar::Int(0) => Some(Duration::ZERO),
+                _ => None,
+            }
+            .ok_or_else(|| {
+                ParameterError::new(
+                    name,
+                    format!("expected a duration such as 500ms, 10s or 2m, got {v}"),
+                )
+            })
+        }
+
         macro_rules! set {
             ($field:ident, $conv:ident) => {
                 if let Some(v) = take(stringify!($field)) {
@@ -603,6 +688,9 @@ impl S3Parameters {
         set!(loglevel, Some string);
         set!(checksumcalculation, checksum);
         set!(checksumvalidation, checksum);
+        set!(connecttimeout, duration);
+        set!(readtimeout, duration);
+        set!(operationtimeout, duration);
         p.unknown = map.into_keys().collect();
         Ok(p)
     }
@@ -633,6 +721,9 @@ mod tests {
         assert_eq!(p.storageclass, "STANDARD");
         assert_eq!(p.objectacl, "private");
         assert_eq!(p.checksumcalculation, ChecksumMode::WhenRequired);
+        assert_eq!(p.connecttimeout, Duration::from_secs(5));
+        assert_eq!(p.readtimeout, Duration::from_secs(60));
+        assert_eq!(p.operationtimeout, Duration::from_secs(120));
         assert_eq!(p.endpoint_url(), None);
         assert_eq!(p.key_prefix(), "");
     }
@@ -656,6 +747,39 @@ mod tests {
         assert_eq!(p.endpoint_url().as_deref(), Some("http://127.0.0.1:3900"));
         assert_eq!(p.key_prefix(), "r/x/");
         assert!(p.validate().is_ok());
+    }
+
+    #[test]
+    fn timeouts() {
+        let p = parse(
+            r#"{"bucket": "b", "connecttimeout": "1.5s", "readtimeout": "1m30s",
+                "operationtimeout": 0}"#,
+        )
+        .unwrap();
+        assert_eq!(p.connecttimeout, Duration::from_millis(1500));
+        assert_eq!(p.readtimeout, Duration::from_secs(90));
+        assert_eq!(p.operationtimeout, Duration::ZERO);
+        for (text, want) in [
+            ("300ms", Some(Duration::from_millis(300))),
+            ("2h", Some(Duration::from_secs(7200))),
+            ("1s500ms", Some(Duration::from_millis(1500))),
+            ("10us", Some(Duration::from_micros(10))),
+            ("0", Some(Duration::ZERO)),
+            ("10", None),
+            ("-1s", None),
+            ("1d", None),
+            ("", None),
+            ("s", None),
+        ] {
+            assert_eq!(parse_duration(text), want, "{text:?}");
+        }
+        let e = parse(r#"{"bucket": "b", "readtimeout": 30}"#).unwrap_err();
+        assert!(
+            e.starts_with(
+                "s3 storage parameter readtimeout: expected a duration such as 500ms, 10s or 2m, got 30"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

@@ -57,9 +57,11 @@ struct Tail {
 ///   less than a part (the *tail*) as the object `<key>~tail`, whose
 ///   metadata names the upload and how many parts precede it. The upload
 ///   stays open.
-/// - `writer(path, true)` finds the newest in-progress upload of the key
-///   (`ListMultipartUploads`), its parts (`ListParts`) and the tail, and
-///   goes on from there.
+/// - `writer(path, true)` reads the tail and goes on from the state the
+///   last `close` recorded in it: the upload and parts it names
+///   (`ListParts`) and its bytes; parts sent after that `close` are left
+///   out (and overwritten). Without a tail: the newest in-progress upload
+///   of the key (`ListMultipartUploads`) and its parts.
 /// - `commit` uploads the tail as the last part and completes the upload
 ///   (parts by number and ETag only); content that never reached a part
 ///   is one `PutObject`. Then the tail object goes.
@@ -175,36 +177,93 @@ impl S3Writer {
         Ok(w)
     }
 
-    /// The writer that continues the closed (or interrupted) writer of
-    /// `path`; `PathNotFound` when there is none.
+    /// The writer that continues the closed writer of `path`;
+    /// `PathNotFound` when there is none.
+    ///
+    /// With a tail object (berth's writers store one at every `close`),
+    /// the tail says where the writer stood at its last `close`: the
+    /// upload, the parts before the tail, and the tail's bytes. That is
+    /// where it goes on, whatever happened after that `close`: parts
+    /// uploaded later (by a writer that failed, or a process that died
+    /// before its next `close`) are left out, and overwritten as the
+    /// writer goes on; other uploads of the key are aborted at commit.
+    /// So a caller that recorded something at each `close` (the registry
+    /// saves its hash state) finds the data exactly as it was then.
+    ///
+    /// Without a tail (an upload Distribution's driver left, or a writer
+    /// that never closed), it goes on from the newest upload's parts that
+    /// are numbered 1, 2, … without a hole and of at least the minimum
+    /// part size.
     pub(crate) async fn resume(inner: Arc<Inner>, path: &str) -> Result<S3Writer> {
         let mut w = S3Writer::new(inner, path);
         let (uploads, tail) = tokio::join!(w.inner.list_uploads(path, &w.key), w.read_tail());
         let mut uploads: Vec<Upload> = uploads?.into_iter().filter(|u| u.key == w.key).collect();
         let (tail, tail_exists) = tail?;
         w.tail_may_exist = tail_exists;
-        // The newest upload (ties: the last listed) is the one to go on.
+        // The newest upload (ties: the last listed) comes last.
         uploads.sort_by_key(|u| u.initiated);
-        let newest = uploads.pop();
-        w.stale = uploads;
+        match tail {
+            Some(tail) => w.resume_at_tail(tail, uploads).await?,
+            None => w.resume_from_parts(uploads).await?,
+        }
+        w.dirty = false;
+        Ok(w)
+    }
 
-        let Some(upload) = newest else {
-            // No upload: only a tail that never reached a part.
-            return match tail {
-                Some(tail) if tail.upload_id.is_none() && tail.parts == 0 => {
-                    w.size = tail.data.len() as u64;
-                    w.buffer.extend_from_slice(&tail.data);
-                    w.dirty = false;
-                    Ok(w)
-                }
-                _ => Err(DriverError::not_found(NAME, path)),
-            };
+    /// Goes on from the state a tail object records.
+    async fn resume_at_tail(&mut self, tail: Tail, uploads: Vec<Upload>) -> Result<()> {
+        let Some(upload_id) = tail.upload_id else {
+            // The content never reached a part: the tail is all of it.
+            // An upload of the key (a first part whose writer failed) is
+            // stale.
+            if tail.parts != 0 {
+                return Err(DriverError::not_found(NAME, &self.path));
+            }
+            self.stale = uploads;
+            self.size = tail.data.len() as u64;
+            self.buffer.extend_from_slice(&tail.data);
+            return Ok(());
         };
+        let (current, stale): (Vec<Upload>, Vec<Upload>) =
+            uploads.into_iter().partition(|u| u.upload_id == upload_id);
+        if current.is_empty() {
+            // Completed or aborted since: nothing to go on with.
+            return Err(DriverError::not_found(NAME, &self.path));
+        }
+        self.stale = stale;
+        let listed = self.list_parts(&upload_id).await?;
+        let parts: Vec<Part> = listed.into_iter().take(tail.parts).collect();
+        let contiguous = parts
+            .iter()
+            .enumerate()
+            .all(|(i, p)| p.number == i as i32 + 1);
+        let parts_size: u64 = parts.iter().map(|p| p.size).sum();
+        if parts.len() != tail.parts || !contiguous || parts_size != tail.parts_size {
+            tracing::warn!(
+                key = %self.key,
+                upload = %upload_id,
+                "s3: the upload's parts do not match its tail object; it cannot be resumed"
+            );
+            return Err(DriverError::not_found(NAME, &self.path));
+        }
+        self.upload_id = Some(upload_id);
+        self.parts = parts;
+        self.parts_size = parts_size;
+        self.buffer.extend_from_slice(&tail.data);
+        self.size = parts_size + tail.data.len() as u64;
+        Ok(())
+    }
 
+    /// Goes on from the newest upload's parts, without a tail.
+    async fn resume_from_parts(&mut self, mut uploads: Vec<Upload>) -> Result<()> {
+        let Some(upload) = uploads.pop() else {
+            return Err(DriverError::not_found(NAME, &self.path));
+        };
+        self.stale = uploads;
         // The parts that can go on: numbered 1, 2, … without a hole, each
         // at least the minimum part size (a smaller one was the last part
         // of a commit that did not complete).
-        let listed = w.list_parts(&upload.upload_id).await?;
+        let listed = self.list_parts(&upload.upload_id).await?;
         let mut parts: Vec<Part> = Vec::new();
         for part in listed {
             if part.number != parts.len() as i32 + 1 || part.size < MIN_CHUNK_SIZE {
@@ -212,27 +271,11 @@ impl S3Writer {
             }
             parts.push(part);
         }
-        w.upload_id = Some(upload.upload_id.clone());
-        // The tail continues these parts if it was stored after exactly
-        // these; if more parts came after it, they begin with its bytes.
-        let tail = tail.filter(|t| {
-            t.upload_id
-                .as_deref()
-                .is_none_or(|id| id == upload.upload_id)
-                && t.parts <= parts.len()
-                && parts[..t.parts].iter().map(|p| p.size).sum::<u64>() == t.parts_size
-        });
-        match tail {
-            Some(tail) if tail.parts == parts.len() => {
-                w.buffer.extend_from_slice(&tail.data);
-            }
-            _ => {}
-        }
-        w.parts_size = parts.iter().map(|p| p.size).sum();
-        w.parts = parts;
-        w.size = w.parts_size + w.buffer.len() as u64;
-        w.dirty = false;
-        Ok(w)
+        self.upload_id = Some(upload.upload_id);
+        self.parts_size = parts.iter().map(|p| p.size).sum();
+        self.parts = parts;
+        self.size = self.parts_size;
+        Ok(())
     }
 
     /// The tail object, if there is a readable one, and whether one

@@ -34,6 +34,12 @@ pub struct Upload {
     /// The offset of the hash state this upload was resumed from, which
     /// the next saved state replaces.
     saved_offset: Option<u64>,
+    /// An earlier commit moved the data into the blob store and failed
+    /// after that: committing again only links the blob.
+    moved: bool,
+    /// An earlier commit got as far as committing the data (or moving
+    /// it): nothing more can be appended, only the commit repeated.
+    sealed: bool,
 }
 
 impl std::fmt::Debug for Upload {
@@ -96,6 +102,8 @@ impl Upload {
             writer,
             digester: Digester::new(UPLOAD_ALGORITHM),
             saved_offset: None,
+            moved: false,
+            sealed: false,
         })
     }
 
@@ -114,34 +122,89 @@ impl Upload {
             Err(e) if e.is_not_found() => return Err(unknown()),
             Err(e) => return Err(storage_error(e)),
         };
-        let (offset, state) = latest_hash_state(&blobs, id).await?;
+        let offsets = hash_state_offsets(&blobs, id).await?;
         let data = paths::upload_data(&blobs.name, id);
-        let writer = match driver.writer(&data, true).await {
-            Ok(writer) => writer,
-            // Nothing was ever written: start the data afresh.
-            Err(e) if e.is_not_found() && offset.unwrap_or(0) == 0 => {
-                driver.writer(&data, false).await.map_err(storage_error)?
+        let fresh_or_unknown = || async {
+            if offsets.iter().all(|o| *o == 0) {
+                // Nothing was ever written: start the data afresh.
+                driver.writer(&data, false).await.map_err(storage_error)
+            } else {
+                Err(unknown())
             }
-            Err(e) if e.is_not_found() => return Err(unknown()),
+        };
+        // A commit that failed part-way can be run again: it may have
+        // left the data committed at the upload's path (its answer lost,
+        // or the move into the blob store failed), or moved into the blob
+        // store already (the link failed): then the newest hash state
+        // says what it was.
+        let (mut committed, mut moved) = (false, false);
+        let writer: Box<dyn FileWriter> = match driver.writer(&data, true).await {
+            Ok(writer) => writer,
+            Err(e) if e.is_not_found() => match driver.stat(&data).await {
+                Ok(info) if !info.is_dir => {
+                    committed = true;
+                    Box::new(Committed(info.size))
+                }
+                Err(e) if !e.is_not_found() => return Err(storage_error(e)),
+                _ => match offsets.iter().copied().max() {
+                    Some(offset) if offset > 0 => {
+                        moved = true;
+                        Box::new(Committed(offset))
+                    }
+                    _ => fresh_or_unknown().await?,
+                },
+            },
             Err(e) => return Err(storage_error(e)),
         };
-        let digester = match state {
-            Some(state) => Digester::restore_as(UPLOAD_ALGORITHM, &state).map_err(|e| {
-                Error::BlobUploadInvalid {
-                    reason: format!("upload {id} has a corrupt hash state: {e}"),
-                }
-            })?,
+        // The state saved for exactly the size the data has. A state for
+        // another size is left by a request that failed: saved before a
+        // close that did not happen, or the one a close replaced. Committed
+        // data can be read: the newest state below its size will do, and
+        // the rest is hashed from storage.
+        let size = writer.size();
+        let offset = offsets
+            .iter()
+            .copied()
+            .filter(|o| *o == size || (committed && *o < size))
+            .max();
+        let mut digester = match offset {
+            Some(offset) => {
+                let state = driver
+                    .get_content(&paths::upload_hash_state(
+                        &blobs.name,
+                        id,
+                        UPLOAD_ALGORITHM,
+                        offset,
+                    ))
+                    .await
+                    .map_err(storage_error)?;
+                Digester::restore_as(UPLOAD_ALGORITHM, &state).map_err(|e| {
+                    Error::BlobUploadInvalid {
+                        reason: format!("upload {id} has a corrupt hash state: {e}"),
+                    }
+                })?
+            }
             None => Digester::new(UPLOAD_ALGORITHM),
         };
-        if digester.offset() != writer.size() {
-            // The data moved on past the last saved state (a process died
-            // between writing and saving): the bytes in between cannot be
+        if committed && digester.offset() < size {
+            use futures_util::StreamExt;
+            let mut stream = driver
+                .reader(&data, digester.offset())
+                .await
+                .map_err(storage_error)?;
+            while let Some(chunk) = stream.next().await {
+                digester.update(&chunk.map_err(storage_error)?);
+            }
+        }
+        if digester.offset() != size {
+            // The data moved on past every saved state (a process died
+            // between writing and saving, or a driver kept bytes written
+            // after the last close): the bytes in between cannot be
             // hashed without reading back uncommitted data, so the client
             // must start over. Nothing of it is visible anywhere.
             return Err(Error::BlobUploadInvalid {
                 reason: format!(
-                    "upload {id} was interrupted ({} bytes stored, {} hashed); start a new upload",
-                    writer.size(),
+                    "upload {id} was interrupted ({size} bytes stored, {} hashed); start a new upload",
                     digester.offset()
                 ),
             });
@@ -152,32 +215,44 @@ impl Upload {
             started_at,
             writer,
             digester,
-            saved_offset: offset,
+            saved_offset: offset.filter(|o| *o == size),
+            moved,
+            sealed: committed || moved,
         })
     }
 
-    /// Saves the digester state for the current size, replacing the state
-    /// this upload was resumed from.
-    async fn save_hash_state(&mut self) -> Result<()> {
-        let offset = self.writer.size();
+    /// Saves the digester state for the bytes hashed so far, unless it is
+    /// saved already; answers whether it saved one. The state this upload
+    /// was resumed from stays until [`drop_old_hash_state`](Self::drop_old_hash_state).
+    async fn save_hash_state(&mut self) -> Result<bool> {
+        let offset = self.digester.offset();
         if self.saved_offset == Some(offset) {
-            return Ok(());
+            return Ok(false);
         }
-        let driver = &self.blobs.inner.driver;
         let path = paths::upload_hash_state(&self.blobs.name, &self.id, UPLOAD_ALGORITHM, offset);
-        driver
+        self.blobs
+            .inner
+            .driver
             .put_content(&path, Bytes::from(self.digester.save_state()))
             .await
             .map_err(storage_error)?;
-        if let Some(old) = self.saved_offset.replace(offset) {
+        Ok(true)
+    }
+
+    /// Removes the state this upload was resumed from, now that a newer
+    /// one describes its data.
+    async fn drop_old_hash_state(&mut self) {
+        let offset = self.digester.offset();
+        if let Some(old) = self.saved_offset.replace(offset)
+            && old != offset
+        {
             let old = paths::upload_hash_state(&self.blobs.name, &self.id, UPLOAD_ALGORITHM, old);
-            if let Err(e) = driver.delete(&old).await
+            if let Err(e) = self.blobs.inner.driver.delete(&old).await
                 && !e.is_not_found()
             {
                 tracing::warn!(path = old, error = %e, "could not remove an old hash state");
             }
         }
-        Ok(())
     }
 
     /// Removes every file of the upload (`&mut`: the writer inside is not `Sync`).
@@ -217,35 +292,18 @@ impl Upload {
     }
 }
 
-/// The newest saved hash state of an upload that is not past its data.
-async fn latest_hash_state(
-    blobs: &RepositoryBlobs,
-    id: &str,
-) -> Result<(Option<u64>, Option<Bytes>)> {
-    let driver = &blobs.inner.driver;
+/// The offsets an upload has saved hash states for.
+async fn hash_state_offsets(blobs: &RepositoryBlobs, id: &str) -> Result<Vec<u64>> {
     let dir = paths::upload_hash_states(&blobs.name, id, UPLOAD_ALGORITHM);
-    let entries = match driver.list(&dir).await {
+    let entries = match blobs.inner.driver.list(&dir).await {
         Ok(entries) => entries,
-        Err(e) if e.is_not_found() => return Ok((None, None)),
+        Err(e) if e.is_not_found() => return Ok(Vec::new()),
         Err(e) => return Err(storage_error(e)),
     };
-    let newest = entries
+    Ok(entries
         .iter()
         .filter_map(|p| p.rsplit('/').next()?.parse::<u64>().ok())
-        .max();
-    let Some(offset) = newest else {
-        return Ok((None, None));
-    };
-    let state = driver
-        .get_content(&paths::upload_hash_state(
-            &blobs.name,
-            id,
-            UPLOAD_ALGORITHM,
-            offset,
-        ))
-        .await
-        .map_err(storage_error)?;
-    Ok((Some(offset), Some(state)))
+        .collect())
 }
 
 #[async_trait]
@@ -265,6 +323,15 @@ impl BlobWriter for Upload {
     async fn write(&mut self, chunk: Bytes) -> Result<()> {
         if chunk.is_empty() {
             return Ok(());
+        }
+        if self.sealed {
+            return Err(Error::BlobUploadInvalid {
+                reason: format!(
+                    "upload {} was committed by an earlier request that failed after that; \
+                     repeat its PUT without a body",
+                    self.id
+                ),
+            });
         }
         // Hash only what the driver accepted, so state and data agree.
         self.writer
@@ -292,6 +359,15 @@ impl BlobWriter for Upload {
         // Make the data readable at the upload's path (not yet a blob).
         let writer = std::mem::replace(&mut self.writer, Box::new(Committed(actual_size)));
         writer.commit().await.map_err(storage_error)?;
+        let id = self.id.clone();
+        let gone = || Error::BlobUploadUnknown { id: id.clone() };
+        if self.moved && digest.algorithm() != UPLOAD_ALGORITHM {
+            // The data is gone from here: only the saved state's digest
+            // can be checked.
+            let e = gone();
+            self.cancel_quietly().await;
+            return Err(e);
+        }
 
         let computed = match self.digest_of_data(digest.algorithm()).await {
             Ok(computed) => computed,
@@ -310,8 +386,15 @@ impl BlobWriter for Upload {
 
         let blob = paths::blob_data(digest);
         match inner.global.stat(digest).await {
-            // Already in the registry (another upload won): keep that one.
+            // Already in the registry (another upload won, or an earlier
+            // commit of this one moved it there): keep that one.
             Ok(_) => {}
+            // Moved by an earlier commit, and gone since.
+            Err(Error::BlobUnknown { .. }) if self.moved => {
+                let e = gone();
+                self.cancel_quietly().await;
+                return Err(e);
+            }
             Err(Error::BlobUnknown { .. }) if actual_size == 0 => {
                 inner
                     .driver
@@ -345,9 +428,18 @@ impl BlobWriter for Upload {
     async fn close(mut self: Box<Self>) -> Result<()> {
         let writer = std::mem::replace(&mut self.writer, Box::new(Committed(0)));
         let size = writer.size();
+        // The state for the size the data will have is saved first: a
+        // close whose answer is lost may have happened, and the resume
+        // then needs the state for the new size; if it did not happen,
+        // the state for the old size is still there. (After a failed
+        // write the sizes differ and the close fails: nothing is saved.)
+        if self.digester.offset() == size {
+            self.save_hash_state().await?;
+        }
         writer.close().await.map_err(storage_error)?;
         self.writer = Box::new(Committed(size));
-        self.save_hash_state().await
+        self.drop_old_hash_state().await;
+        Ok(())
     }
 }
 

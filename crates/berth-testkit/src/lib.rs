@@ -11,6 +11,9 @@
 //! - [`read_request`]: the request side of a loopback test server.
 //! - [`TokenIssuer`] and [`access_claim`]: RS256 bearer tokens as a
 //!   Distribution token server issues them, signed with the `openssl` CLI.
+//! - [`FaultProxy`]: a loopback TCP proxy between a server and a service
+//!   it depends on, which stalls, delays, resets, blackholes, closes one
+//!   way or answers HTTP requests itself when the test says so.
 
 #![deny(missing_docs)]
 
@@ -19,8 +22,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod fault;
 mod request;
 mod tokens;
+pub use fault::{Aim, AimAction, CannedResponse, Direction, Fault, FaultProxy, POLL};
 pub use request::{Request, percent_decode, read_request};
 pub use tokens::{TokenIssuer, access_claim};
 
