@@ -68,6 +68,22 @@ pub(crate) fn describe(value: &Value) -> String {
     }
 }
 
+/// `value` without YAML tags, at any depth: `! service` is the string
+/// `service`, as Go's decoder reads a tagged scalar into an untyped value.
+/// (A tag kept would not write back: YAML's emitter refuses the
+/// non-specific `!`, so `berth config check` could not print the
+/// configuration it accepted.)
+pub(crate) fn untagged(value: &Value) -> Value {
+    match value {
+        Value::Tagged(t) => untagged(&t.value),
+        Value::Sequence(items) => Value::Sequence(items.iter().map(untagged).collect()),
+        Value::Mapping(m) => {
+            Value::Mapping(m.iter().map(|(k, v)| (untagged(k), untagged(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
 /// A mapping key as text (YAML allows non-string keys; Go's decoder turns
 /// scalars into strings).
 pub(crate) fn key_text(key: &Value) -> Option<String> {
@@ -222,10 +238,12 @@ impl<'o> Ctx<'o> {
     }
 
     /// A mapping kept as it is.
+    /// A free-form mapping (`log.fields`, `compatibility`, …), its values
+    /// untagged (see [`untagged`]).
     pub(crate) fn mapping(&self, path: &str, value: &Value) -> Result<Mapping, ConfigError> {
         match value {
             Value::Null => Ok(Mapping::new()),
-            Value::Mapping(m) => Ok(m.clone()),
+            Value::Mapping(m) => Ok(m.iter().map(|(k, v)| (untagged(k), untagged(v))).collect()),
             other => Err(self.invalid(path, other, "a mapping")),
         }
     }

@@ -205,3 +205,21 @@ catalog:
     assert!(!c.validation.disabled, "2.8's enabled: true wins");
     assert_eq!(c.catalog.maxentries, 1000);
 }
+
+/// Free-form mappings keep no YAML tags: a tagged value reads as the
+/// plain value (as Go's decoder does), so the configuration writes back
+/// as YAML and reads back equal. (Found by the `config` fuzz target: a
+/// `! service` key was accepted and then `to_yaml` failed.)
+#[test]
+fn tagged_values_in_free_form_mappings_are_plain() {
+    let yaml = "version: 0.1\nlog:\n  fields:\n   ! service: registry\n   env: !custom [a, !!str 1]\nstorage:\n  inmemory: {}\ncompatibility:\n  ! x: !y {k: !z v}\n";
+    let loaded = berth_config::Configuration::parse(yaml).unwrap();
+    let fields = &loaded.config.log.fields;
+    assert_eq!(
+        fields.get("service").and_then(|v| v.as_str()),
+        Some("registry")
+    );
+    let text = loaded.config.to_yaml().expect("writes as YAML");
+    let again = berth_config::Configuration::parse(&text).unwrap();
+    assert_eq!(again.config, loaded.config, "{text}");
+}

@@ -59,6 +59,14 @@ fn created(ctx: &Ctx<'_>, name: &str, digest: &Digest) -> HttpResponse {
         .finish()
 }
 
+/// A request body that broke off or could not be read.
+fn body_error(e: actix_web::error::PayloadError) -> HandlerError {
+    HandlerError::new(
+        ErrorCode::BlobUploadInvalid,
+        format!("reading the request body: {e}"),
+    )
+}
+
 /// Copies the request body into the upload, in large pieces.
 async fn write_body(
     upload: &mut Box<dyn BlobWriter>,
@@ -67,12 +75,7 @@ async fn write_body(
     let mut pending = BytesMut::new();
     let mut written = 0u64;
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| {
-            HandlerError::new(
-                ErrorCode::BlobUploadInvalid,
-                format!("reading the request body: {e}"),
-            )
-        })?;
+        let chunk = chunk.map_err(body_error)?;
         written += chunk.len() as u64;
         if pending.is_empty() && chunk.len() >= WRITE_SIZE {
             upload.write(chunk).await?;
@@ -260,12 +263,7 @@ async fn read_exact_chunk(
     let capacity = usize::try_from(expected).unwrap_or(usize::MAX);
     let mut buffer = BytesMut::with_capacity(capacity.min(WRITE_SIZE));
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| {
-            HandlerError::new(
-                ErrorCode::BlobUploadInvalid,
-                format!("reading the request body: {e}"),
-            )
-        })?;
+        let chunk = chunk.map_err(body_error)?;
         if (buffer.len() + chunk.len()) as u64 > expected {
             return Err(misfit(
                 ctx,
