@@ -30,6 +30,7 @@ import sys
 # that `cargo metadata` lists are printed.
 LAYERS = {
     "berth-digest": 0,
+    "berth-duration": 0,
     "berth-reference": 1,
     "berth-manifest": 1,
     "berth-core": 2,

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde_yaml::{Mapping, Value};
 
-use crate::duration::parse_duration;
 use crate::error::{ConfigError, Location};
 use crate::headers::Headers;
+use berth_duration::parse_duration;
 
 /// Which environment variable set which key path.
 #[derive(Debug, Default)]

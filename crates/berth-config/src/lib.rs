@@ -136,11 +136,11 @@ mod sections;
 mod storage;
 
 pub use auth::{Auth, Htpasswd, Silly, Token};
+pub use berth_duration::{DurationError, format_duration, parse_duration};
 pub use config::{
     CONFIG_VERSION, Configuration, DEFAULT_CONFIG_PATHS, DEFAULT_CONFIG_YAML, LoadedConfig, MASK,
     default_config_path, first_existing, process_env,
 };
-pub use duration::{DurationError, format_duration, parse_duration};
 pub use env::ENV_PREFIX;
 pub use error::{ConfigError, Location};
 pub use headers::Headers;

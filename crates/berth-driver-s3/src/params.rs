@@ -538,47 +538,6 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-/// A duration in Go's `time.ParseDuration` form, as the configuration
-/// writes them: numbers (with an optional fraction) each with a unit,
-/// `ns`, `us` (`µs`), `ms`, `s`, `m` or `h` (`300ms`, `1m30s`, `1.5s`);
-/// `0` alone is zero. `None` for anything else, negative ones included.
-pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
-    let mut rest = text.strip_prefix('+').unwrap_or(text);
-    if rest == "0" {
-        return Some(Duration::ZERO);
-    }
-    if rest.is_empty() {
-        return None;
-    }
-    let mut nanos: f64 = 0.0;
-    while !rest.is_empty() {
-        let number_len = rest
-            .bytes()
-            .take_while(|b| b.is_ascii_digit() || *b == b'.')
-            .count();
-        let (number, after) = rest.split_at(number_len);
-        let value: f64 = number.parse().ok()?;
-        let unit_len = after
-            .char_indices()
-            .find(|(_, c)| c.is_ascii_digit() || *c == '.')
-            .map_or(after.len(), |(i, _)| i);
-        let (unit, after) = after.split_at(unit_len);
-        let scale = match unit {
-            "ns" => 1.0,
-            "us" | "\u{b5}s" | "\u{3bc}s" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        nanos += value * scale;
-        rest = after;
-    }
-    (nanos.is_finite() && nanos < u64::MAX as f64)
-        .then(|| Duration::from_nanos(nanos.round() as u64))
-}
-
 impl S3Parameters {
     fn from_scalars(mut map: BTreeMap<String, Scalar>) -> Result<S3Parameters, ParameterError> {
         // Empty values count as absent (an env override set to "").
@@ -639,7 +598,7 @@ impl S3Parameters {
 
         fn duration((name, v): (&'static str, Scalar)) -> Result<Duration, ParameterError> {
             match &v {
-                Scalar::Str(s) => parse_duration(s.trim()),
+                Scalar::Str(s) => berth_duration::parse_duration(s.trim()).ok(),
                 Scalar::Int(0) => Some(Duration::ZERO),
                 _ => None,
             }
@@ -771,7 +730,7 @@ mod tests {
             ("", None),
             ("s", None),
         ] {
-            assert_eq!(parse_duration(text), want, "{text:?}");
+            assert_eq!(berth_duration::parse_duration(text).ok(), want, "{text:?}");
         }
         let e = parse(r#"{"bucket": "b", "readtimeout": 30}"#).unwrap_err();
         assert!(
