@@ -189,11 +189,9 @@ fn monolithic_uploads_and_digest_errors() {
 /// Sends a PATCH whose body is in `Transfer-Encoding: chunked` pieces (no
 /// `Content-Length`), answering the status and the `Range` header.
 fn patch_chunked(b: &Berth, location: &str, range: &str, pieces: &[&[u8]]) -> (u16, String) {
-    use std::io::{Read, Write};
     let url = b.url(location);
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest.split_at(rest.find('/').unwrap());
-    let mut stream = std::net::TcpStream::connect(host).unwrap();
     let mut request = format!(
         "PATCH {path} HTTP/1.1\r\nHost: {host}\r\nContent-Range: {range}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     )
@@ -204,9 +202,7 @@ fn patch_chunked(b: &Berth, location: &str, range: &str, pieces: &[&[u8]]) -> (u
         request.extend_from_slice(b"\r\n");
     }
     request.extend_from_slice(b"0\r\n\r\n");
-    stream.write_all(&request).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
+    let response = raw_exchange(b, &request);
     let status = response[9..12].parse().unwrap();
     let range = response
         .lines()

@@ -176,12 +176,11 @@ pub(crate) async fn status(ctx: &Ctx<'_>, repo: &Arc<dyn Repository>, id: &str) 
 /// upload sends.
 const MAX_UNSIZED_CHUNK: u64 = 64 << 20;
 
-/// How a chunk's body is to be checked before anything is appended.
+/// How a chunk's body is to be appended.
 enum Chunk {
-    /// No `Content-Range`: a streamed chunk, appended as it arrives.
+    /// As it arrives: no `Content-Range`, or one that `Content-Length`
+    /// (which the HTTP layer holds the body to) agrees with.
     Streamed,
-    /// The body must be exactly this long; `Content-Length` says so.
-    Sized,
     /// The body must be exactly this long; it is read whole first.
     Buffered(u64),
 }
@@ -229,7 +228,7 @@ fn check_chunk(ctx: &Ctx<'_>, name: &str, upload: &dyn BlobWriter) -> Result<Chu
         .header(CONTENT_LENGTH)
         .and_then(|v| v.trim().parse::<u64>().ok());
     match declared {
-        Some(length) if length == range.len() => Ok(Chunk::Sized),
+        Some(length) if length == range.len() => Ok(Chunk::Streamed),
         Some(length) => Err(misfit(
             ctx,
             name,
@@ -297,7 +296,7 @@ async fn append_chunk(
     chunk: Chunk,
 ) -> Result<(), HandlerError> {
     match chunk {
-        Chunk::Streamed | Chunk::Sized => write_body(upload, body).await.map(drop),
+        Chunk::Streamed => write_body(upload, body).await.map(drop),
         Chunk::Buffered(expected) => {
             let bytes = read_exact_chunk(ctx, name, &**upload, body, expected).await?;
             Ok(upload.write(bytes).await?)

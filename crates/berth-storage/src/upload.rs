@@ -222,12 +222,12 @@ impl Upload {
     }
 
     /// Saves the digester state for the bytes hashed so far, unless it is
-    /// saved already; answers whether it saved one. The state this upload
-    /// was resumed from stays until [`drop_old_hash_state`](Self::drop_old_hash_state).
-    async fn save_hash_state(&mut self) -> Result<bool> {
+    /// saved already. The state this upload was resumed from stays until
+    /// [`drop_old_hash_state`](Self::drop_old_hash_state).
+    async fn save_hash_state(&mut self) -> Result<()> {
         let offset = self.digester.offset();
         if self.saved_offset == Some(offset) {
-            return Ok(false);
+            return Ok(());
         }
         let path = paths::upload_hash_state(&self.blobs.name, &self.id, UPLOAD_ALGORITHM, offset);
         self.blobs
@@ -235,8 +235,7 @@ impl Upload {
             .driver
             .put_content(&path, Bytes::from(self.digester.save_state()))
             .await
-            .map_err(storage_error)?;
-        Ok(true)
+            .map_err(storage_error)
     }
 
     /// Removes the state this upload was resumed from, now that a newer
@@ -359,14 +358,13 @@ impl BlobWriter for Upload {
         // Make the data readable at the upload's path (not yet a blob).
         let writer = std::mem::replace(&mut self.writer, Box::new(Committed(actual_size)));
         writer.commit().await.map_err(storage_error)?;
-        let id = self.id.clone();
-        let gone = || Error::BlobUploadUnknown { id: id.clone() };
         if self.moved && digest.algorithm() != UPLOAD_ALGORITHM {
             // The data is gone from here: only the saved state's digest
             // can be checked.
-            let e = gone();
             self.cancel_quietly().await;
-            return Err(e);
+            return Err(Error::BlobUploadUnknown {
+                id: self.id.clone(),
+            });
         }
 
         let computed = match self.digest_of_data(digest.algorithm()).await {
@@ -391,9 +389,10 @@ impl BlobWriter for Upload {
             Ok(_) => {}
             // Moved by an earlier commit, and gone since.
             Err(Error::BlobUnknown { .. }) if self.moved => {
-                let e = gone();
                 self.cancel_quietly().await;
-                return Err(e);
+                return Err(Error::BlobUploadUnknown {
+                    id: self.id.clone(),
+                });
             }
             Err(Error::BlobUnknown { .. }) if actual_size == 0 => {
                 inner
