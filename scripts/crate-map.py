@@ -45,6 +45,7 @@ LAYERS = {
     "berth-proxy": 5,
     "berth-config": 5,
     "berth-handlers": 6,
+    "berth-server": 7,
     "berth": "bin",
     "berth-testkit": "test",
     "berth-fuzz": "fuzz",

@@ -1,14 +1,10 @@
-//! `berth`: the command line. Parse, load the configuration, build the
-//! registry from the library crates, run.
-
-mod check;
-mod gc;
-mod tls;
-mod wire;
+//! `berth`: the command line. Parse it, set up logging, and hand the
+//! work to berth-server.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use berth_config::{Configuration, LogFormatter, LogLevel};
 use clap::{Parser, Subcommand};
 
 /// berth, a container image registry: the OCI Distribution API v1.1 and
@@ -93,7 +89,7 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
-    wire::limit_malloc_arenas();
+    berth_server::limit_malloc_arenas();
     let cli = Cli::parse();
     match cli.command {
         Command::Version => {
@@ -102,14 +98,14 @@ fn main() -> ExitCode {
         }
         Command::Config {
             command: ConfigCommand::Check { config },
-        } => check::run(config.as_deref()),
+        } => berth_server::check::run(config.as_deref()),
         Command::GarbageCollect {
             config,
             dry_run,
             delete_untagged,
             quiet,
             force,
-        } => match gc::garbage_collect(gc::GcArgs {
+        } => match berth_server::gc::garbage_collect(berth_server::gc::GcArgs {
             config: &config,
             dry_run,
             delete_untagged,
@@ -122,7 +118,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Serve { config } => match wire::serve(config) {
+        Command::Serve { config } => match serve(config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("berth: {e}");
@@ -130,4 +126,47 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// `berth serve`: load, log, run.
+fn serve(path: Option<PathBuf>) -> Result<(), berth_server::StartError> {
+    let loaded = berth_server::load(path)?;
+    init_logging(&loaded.config.config);
+    berth_server::serve(loaded)
+}
+
+fn init_logging(config: &Configuration) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let level = match config.log.level {
+        LogLevel::Error => "error",
+        LogLevel::Warn => "warn",
+        LogLevel::Info => "info",
+        LogLevel::Debug => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // Colours only on a terminal, never in files or journals.
+    let layer = tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let registry = tracing_subscriber::registry().with(filter);
+    // JSON (and Logstash, which Distribution also writes as one JSON object
+    // a line): each line carries the request span's fields, its id among
+    // them. Requests actix-http cannot parse (a client's TLS probe) are
+    // debug lines, not errors.
+    let _ = match config.log.formatter {
+        LogFormatter::Text => registry
+            .with(berth_handlers::ClientErrorsAtDebug::new(layer))
+            .try_init(),
+        LogFormatter::Json | LogFormatter::Logstash => registry
+            .with(berth_handlers::ClientErrorsAtDebug::new(
+                layer
+                    .json()
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .flatten_event(true),
+            ))
+            .try_init(),
+    };
 }

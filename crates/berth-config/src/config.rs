@@ -132,6 +132,11 @@ pub struct LoadedConfig {
     /// Keys berth knows but does not act on yet, each saying
     /// "not supported yet".
     pub unsupported: Vec<String>,
+    /// Whether `http.tls.letsencrypt` is set. It is reported as not
+    /// supported, and a server refuses to start with it: berth has no
+    /// ACME client, and serving plain HTTP where certificates were asked
+    /// for would be a surprise.
+    pub letsencrypt: bool,
 }
 
 impl LoadedConfig {
@@ -412,5 +417,6 @@ fn decode(root: &Value, origins: &Origins) -> Result<LoadedConfig, ConfigError> 
         config,
         warnings: std::mem::take(&mut ctx.warnings),
         unsupported: std::mem::take(&mut ctx.unsupported),
+        letsencrypt: ctx.letsencrypt,
     })
 }

@@ -99,6 +99,8 @@ pub(crate) fn key_text(key: &Value) -> Option<String> {
 pub(crate) struct Ctx<'o> {
     pub(crate) warnings: Vec<String>,
     pub(crate) unsupported: Vec<String>,
+    /// `http.tls.letsencrypt` was given.
+    pub(crate) letsencrypt: bool,
     origins: &'o Origins,
 }
 
@@ -107,6 +109,7 @@ impl<'o> Ctx<'o> {
         Ctx {
             warnings: Vec::new(),
             unsupported: Vec::new(),
+            letsencrypt: false,
             origins,
         }
     }
@@ -441,11 +444,15 @@ impl<'v> Obj<'v> {
     }
 
     /// Reports `key`, if present, as known but not supported yet.
-    pub(crate) fn unsupported(&mut self, ctx: &mut Ctx<'_>, key: &str, what: &str) {
+    /// Reports `key`, when it is there, as not supported; says whether it
+    /// was.
+    pub(crate) fn unsupported(&mut self, ctx: &mut Ctx<'_>, key: &str, what: &str) -> bool {
         let path = self.key_path(key);
-        if self.take_raw(key).is_some() {
+        let present = self.take_raw(key).is_some();
+        if present {
             ctx.report_unsupported(&path, what);
         }
+        present
     }
 
     /// Reports every key not taken as unknown.

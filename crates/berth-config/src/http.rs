@@ -170,6 +170,25 @@ pub struct Debug {
     pub prometheus: Prometheus,
 }
 
+impl Debug {
+    /// `addr` as a bindable TCP address (`:5001` becomes `0.0.0.0:5001`),
+    /// by the same rule as [`Http::listen`]; checked when the
+    /// configuration was read.
+    pub fn listen(&self) -> Result<String, ConfigError> {
+        match parse_listen(Net::Tcp, &self.addr) {
+            Ok(Listen::Tcp(addr)) => Ok(addr),
+            Ok(Listen::Unix(_)) | Err(_) => Err(ConfigError::Invalid {
+                at: Location {
+                    key: "http.debug.addr".to_owned(),
+                    env: None,
+                },
+                value: format!("{:?}", self.addr),
+                expected: ADDR_EXPECTED.to_owned(),
+            }),
+        }
+    }
+}
+
 /// `http.debug.prometheus`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Prometheus {
@@ -367,7 +386,7 @@ fn decode_tls(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<Option<Tls>, ConfigEr
         None => TlsVersion::Tls12,
     };
     let ciphersuites = o.strings(ctx, "ciphersuites")?;
-    o.unsupported(ctx, "letsencrypt", "Let's Encrypt (ACME) certificates");
+    ctx.letsencrypt = o.unsupported(ctx, "letsencrypt", "Let's Encrypt (ACME) certificates");
     let tls = match (certificate, key) {
         (Some(certificate), Some(key)) => Some(Tls {
             certificate,

@@ -1,4 +1,4 @@
-//! `berth config check [CONFIG]`: read a configuration as `berth serve`
+//! The work of `berth config check [CONFIG]`: read a configuration as `berth serve`
 //! would, report what the reader found worth telling, and print the
 //! effective configuration.
 
@@ -33,7 +33,7 @@ pub fn run(path: Option<&Path>) -> ExitCode {
         let _ = writeln!(stderr, "unsupported: {u}");
     }
     drop(stderr);
-    if let Err(e) = startup_checks(&loaded.config) {
+    if let Err(e) = startup_checks(&loaded) {
         return invalid(&origin, &*e);
     }
     match loaded.config.masked().to_yaml() {
@@ -67,11 +67,15 @@ fn invalid(origin: &str, e: &dyn std::fmt::Display) -> ExitCode {
 }
 
 /// What `berth serve` checks after reading the configuration and before
-/// it binds or connects: the listening address, the S3 driver's
+/// it binds or connects: the listening address, no ACME, the S3 driver's
 /// parameters, the URL validation patterns. Nothing here touches the
 /// network or the storage.
-fn startup_checks(config: &Configuration) -> Result<(), Box<dyn std::error::Error>> {
+pub(crate) fn startup_checks(loaded: &LoadedConfig) -> Result<(), crate::StartError> {
+    let config = &loaded.config;
     config.http.listen()?;
+    if loaded.letsencrypt {
+        return Err("http.tls.letsencrypt (ACME) is not supported; set http.tls.certificate and http.tls.key".into());
+    }
     if let StorageDriver::S3(s3) = &config.storage.driver {
         let params: S3Parameters =
             serde_yaml::from_value(serde_yaml::Value::Mapping(s3.to_mapping()))

@@ -1,4 +1,4 @@
-//! `berth garbage-collect CONFIG [--dry-run] [--delete-untagged] [--quiet] [--force]`
+//! The work of `berth garbage-collect CONFIG [--dry-run] [--delete-untagged] [--quiet] [--force]`
 //!
 //! stdout gets what was (or would be) removed and the summary; stderr gets
 //! the progress: a bar on a terminal, otherwise a counted line per phase
@@ -13,14 +13,19 @@ use berth_config::Configuration;
 use berth_storage::{GcOptions, GcProgress};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::wire::{StartError, build_registry};
+use crate::{StartError, build_registry};
 
 /// What the command was asked to do.
 pub struct GcArgs<'a> {
+    /// The configuration file of the registry whose storage to clean.
     pub config: &'a Path,
+    /// Report what would be removed; remove nothing.
     pub dry_run: bool,
+    /// Also remove manifests no tag points to.
     pub delete_untagged: bool,
+    /// Print only the summary.
     pub quiet: bool,
+    /// Run even though a berth is serving the storage.
     pub force: bool,
 }
 

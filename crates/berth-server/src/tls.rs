@@ -17,11 +17,11 @@ use rustls::{RootCertStore, SupportedCipherSuite, SupportedProtocolVersion};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::wire::StartError;
+use crate::StartError;
 
 /// The rustls server configuration for `tls`, or a start error naming the
 /// configuration key (and file) at fault.
-pub fn server_config(tls: &Tls) -> Result<ServerConfig, StartError> {
+pub(crate) fn server_config(tls: &Tls) -> Result<ServerConfig, StartError> {
     let versions = protocol_versions(tls.minimumtls)?;
     // Go applies the suites to TLS 1.2 only: with tls1.3 they do nothing.
     let provider = match tls.minimumtls {

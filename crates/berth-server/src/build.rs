@@ -1,0 +1,277 @@
+//! The parts a configuration names: storage driver, descriptor cache,
+//! registry, access controller, notifier, pull-through namespace.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use berth_cache::{
+    BlobDescriptorCacheProvider, InMemoryBlobDescriptorCache, RedisBlobDescriptorCache,
+    RedisOptions,
+};
+use berth_config::{BlobDescriptorCache, Configuration, StorageDriver};
+use berth_driver::{FilesystemDriver, FilesystemParameters, InMemoryDriver};
+use berth_driver_s3::{S3Driver, S3Parameters};
+use berth_manifest::{ManifestRegistry, ValidationPolicy};
+use berth_storage::{Registry, StorageOptions};
+
+use crate::StartError;
+use crate::metrics::ProxyCounters;
+
+/// The registry a configuration describes: driver, cache, validation;
+/// with `metrics`, every storage operation is counted and timed.
+pub async fn build_registry(
+    config: &Configuration,
+    metrics: Option<&Arc<berth_handlers::Metrics>>,
+) -> Result<Registry, StartError> {
+    let mut driver = build_driver(config).await?;
+    if let Some(metrics) = metrics {
+        driver = Arc::new(berth_handlers::InstrumentedDriver::new(
+            driver,
+            metrics.clone(),
+        ));
+    }
+    let cache = build_cache(config)?;
+    let validation = &config.validation;
+    let policy = if validation.disabled {
+        ValidationPolicy::allow_any_url()
+    } else {
+        ValidationPolicy::from_patterns(
+            &validation.manifests.urls.allow,
+            &validation.manifests.urls.deny,
+        )
+        .map_err(|e| format!("validation.manifests.urls: {e}"))?
+    };
+    Ok(Registry::new(
+        driver,
+        StorageOptions {
+            delete_enabled: config.storage.delete.enabled,
+            redirect: !config.storage.redirect.disable,
+            cache,
+            manifests: ManifestRegistry::new().with_policy(policy),
+            redirect_base_url: redirect_middleware(config)?,
+        },
+    ))
+}
+
+async fn build_driver(
+    config: &Configuration,
+) -> Result<Arc<dyn berth_driver::StorageDriver>, StartError> {
+    Ok(match &config.storage.driver {
+        StorageDriver::Filesystem(fs) => {
+            let mut params = FilesystemParameters::new(&fs.rootdirectory);
+            params.maxthreads = usize::try_from(fs.maxthreads).unwrap_or(usize::MAX);
+            tracing::info!(rootdirectory = %fs.rootdirectory, "storage: filesystem");
+            Arc::new(FilesystemDriver::with_parameters(params))
+        }
+        StorageDriver::InMemory => {
+            tracing::warn!("storage: inmemory; nothing survives a restart");
+            Arc::new(InMemoryDriver::new())
+        }
+        StorageDriver::S3(s3) => {
+            let params: S3Parameters =
+                serde_yaml::from_value(serde_yaml::Value::Mapping(s3.to_mapping()))
+                    .map_err(|e| format!("storage.s3: {e}"))?;
+            tracing::info!(bucket = params.bucket, "storage: s3");
+            Arc::new(
+                S3Driver::new(params)
+                    .await
+                    .map_err(|e| format!("storage.s3: {e}"))?,
+            )
+        }
+    })
+}
+
+pub(crate) fn build_cache(
+    config: &Configuration,
+) -> Result<Option<Arc<dyn BlobDescriptorCacheProvider>>, StartError> {
+    let size = config.storage.cache.blobdescriptorsize;
+    Ok(match config.storage.cache.blobdescriptor {
+        BlobDescriptorCache::None => None,
+        BlobDescriptorCache::InMemory => Some(Arc::new(InMemoryBlobDescriptorCache::new(size))),
+        BlobDescriptorCache::Redis => {
+            let redis = config
+                .redis
+                .as_ref()
+                .ok_or("storage.cache.blobdescriptor is redis, but there is no redis section")?;
+            let addr = redis
+                .addrs
+                .first()
+                .ok_or("redis.addr is required for the redis descriptor cache")?;
+            let db = i64::try_from(redis.db)
+                .map_err(|_| format!("redis.db {} is too large", redis.db))?;
+            let mut options = RedisOptions::addr(addr).db(db);
+            if let Some(password) = &redis.password {
+                options = options.password(password);
+            }
+            if let Some(username) = &redis.username {
+                options = options.username(username);
+            }
+            if let Some(t) = redis.dialtimeout {
+                options = options.dial_timeout(t);
+            }
+            if let Some(t) = redis.readtimeout {
+                options = options.read_timeout(t);
+            }
+            if let Some(t) = redis.writetimeout {
+                options = options.write_timeout(t);
+            }
+            let cache =
+                RedisBlobDescriptorCache::new(options).map_err(|e| format!("redis: {e}"))?;
+            tracing::info!(addr, "blob descriptor cache: redis");
+            Some(Arc::new(cache))
+        }
+    })
+}
+
+/// The base URL of Distribution's `redirect` storage middleware, if one is
+/// configured and enabled.
+pub(crate) fn redirect_middleware(config: &Configuration) -> Result<Option<String>, StartError> {
+    let Some((index, entry)) = config
+        .middleware
+        .storage
+        .iter()
+        .enumerate()
+        .find(|(_, m)| m.name == "redirect" && !m.disabled)
+    else {
+        return Ok(None);
+    };
+    let key = format!("middleware.storage[{index}].options.baseurl");
+    let base = entry
+        .options
+        .get("baseurl")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| format!("{key}: the redirect middleware needs a base URL"))?;
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        return Err(format!("{key}: {base:?} is not an http or https URL").into());
+    }
+    Ok(Some(base.to_owned()))
+}
+
+/// The access controller of `auth:`.
+pub(crate) fn access_controller(
+    auth: &berth_config::Auth,
+) -> Result<Arc<dyn berth_auth::AccessController>, StartError> {
+    use berth_config::Auth;
+    let controller = match auth {
+        Auth::Htpasswd(h) => berth_auth::htpasswd(berth_auth::HtpasswdOptions {
+            realm: h.realm.clone(),
+            path: PathBuf::from(&h.path),
+        })?,
+        Auth::Silly(s) => {
+            tracing::warn!("auth.silly lets any Authorization header in: for tests only");
+            berth_auth::silly(berth_auth::SillyOptions {
+                realm: s.realm.clone(),
+                service: s.service.clone(),
+            })?
+        }
+        Auth::Token(t) => berth_auth::token(berth_auth::TokenOptions {
+            realm: t.realm.clone(),
+            service: t.service.clone(),
+            issuer: t.issuer.clone(),
+            rootcertbundle: t.rootcertbundle.as_ref().map(PathBuf::from),
+            jwks: t.jwks.as_ref().map(PathBuf::from),
+            autoredirect: t.autoredirect,
+            autoredirectpath: t.autoredirectpath.clone(),
+            signingalgorithms: t.signingalgorithms.clone(),
+        })?,
+    };
+    tracing::info!(controller = auth.name(), "access control on");
+    Ok(controller)
+}
+
+/// The namespace the handlers serve: local storage, or with
+/// `proxy.remoteurl` a pull-through cache of that upstream over it (also
+/// given back, to be shut down).
+pub(crate) async fn namespace(
+    config: &Configuration,
+    registry: Registry,
+    metrics: &Arc<berth_handlers::Metrics>,
+) -> Result<
+    (
+        Arc<dyn berth_core::Namespace>,
+        Option<berth_proxy::ProxyNamespace>,
+    ),
+    StartError,
+> {
+    let Some(proxy) = &config.proxy else {
+        return Ok((Arc::new(registry), None));
+    };
+    let options = berth_proxy::client_options(
+        &proxy.remoteurl,
+        proxy.username.as_deref(),
+        proxy.password.as_deref(),
+    );
+    let upstream = berth_client::Client::new(options)
+        .map_err(|e| format!("proxy.remoteurl {}: {e}", proxy.remoteurl))?;
+    let cache = berth_proxy::ProxyNamespace::start(
+        registry,
+        upstream,
+        berth_proxy::ProxyOptions::with_config_ttl(proxy.ttl),
+    )
+    .await?;
+    metrics.add_source(Arc::new(ProxyCounters(cache.clone())));
+    Ok((Arc::new(cache.clone()), Some(cache)))
+}
+
+/// Starts delivering `notifications:` to its enabled endpoints; `None`
+/// when there are none.
+pub(crate) async fn start_notifier(
+    config: &Configuration,
+    instance_id: &str,
+) -> Result<Option<berth_notifications::Notifier>, StartError> {
+    let n = &config.notifications;
+    if n.endpoints.iter().all(|e| e.disabled) {
+        return Ok(None);
+    }
+    let spool_dir = match (&n.spool.directory, &config.storage.driver) {
+        (Some(dir), _) => PathBuf::from(dir),
+        (None, berth_config::StorageDriver::Filesystem(fs)) => {
+            PathBuf::from(&fs.rootdirectory).join("berth/notifications")
+        }
+        (None, _) => PathBuf::from("/var/lib/berth/notifications"),
+    };
+    // As Distribution: this host's name with the port of http.addr.
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default();
+    let addr = match (hostname.is_empty(), config.http.addr.rsplit_once(':')) {
+        (false, Some((_, port))) => format!("{hostname}:{port}"),
+        _ => config.http.addr.clone(),
+    };
+    let options = berth_notifications::NotificationsOptions {
+        endpoints: n
+            .endpoints
+            .iter()
+            .map(|e| berth_notifications::EndpointOptions {
+                name: e.name.clone(),
+                disabled: e.disabled,
+                url: e.url.clone(),
+                headers: e.headers.0.clone(),
+                timeout: e.timeout,
+                threshold: u32::try_from(e.threshold).unwrap_or(u32::MAX),
+                backoff: e.backoff,
+                ignored_media_types: e
+                    .ignoredmediatypes
+                    .iter()
+                    .chain(&e.ignore.mediatypes)
+                    .cloned()
+                    .collect(),
+                ignore_actions: e.ignore.actions.clone(),
+            })
+            .collect(),
+        include_references: n.events.includereferences,
+        spool_dir: spool_dir.clone(),
+        max_queue_bytes: n.spool.maxbytes,
+        media_type: berth_notifications::EventsMediaType::parse(&n.events.mediatype)
+            .unwrap_or_default(),
+        source: berth_notifications::SourceRecord {
+            addr,
+            instance_id: instance_id.to_owned(),
+        },
+    };
+    let notifier = berth_notifications::Notifier::start(options)
+        .await
+        .map_err(|e| format!("notifications (spool {}): {e}", spool_dir.display()))?;
+    tracing::info!(spool = %spool_dir.display(), "notifications on");
+    Ok(Some(notifier))
+}

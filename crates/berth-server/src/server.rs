@@ -1,0 +1,149 @@
+//! The HTTP servers: the registry's and the debug one.
+
+use std::sync::Arc;
+
+use actix_web::{App, HttpServer, web};
+use berth_config::{Configuration, Listen};
+use berth_handlers::{AppState, Settings};
+
+use crate::StartError;
+use crate::build::{access_controller, build_registry, namespace, start_notifier};
+use crate::health::start_health_checks;
+use crate::maintenance::{spawn_heartbeat, spawn_idle_trim, spawn_upload_purging};
+use crate::metrics::{CacheCounters, EndpointCounters};
+
+pub(crate) async fn run(config: Configuration) -> Result<(), StartError> {
+    let metrics = Arc::new(berth_handlers::Metrics::new());
+    let registry = build_registry(&config, Some(&metrics)).await?;
+    let manifests = registry.options().manifests.clone();
+
+    // Tell maintenance tools (garbage-collect) that a writable registry
+    // serves this storage; a read-only one does not block them.
+    let instance_id = uuid::Uuid::new_v4().to_string();
+    let announced = !config.storage.maintenance.readonly.enabled;
+    if announced {
+        spawn_heartbeat(registry.clone(), instance_id.clone());
+    }
+    let purging = &config.storage.maintenance.uploadpurging;
+    if purging.enabled && !config.storage.maintenance.readonly.enabled {
+        spawn_upload_purging(
+            registry.clone(),
+            purging.age,
+            purging.interval,
+            purging.dryrun,
+        );
+    }
+
+    let secret = match config.http.secret.as_deref().filter(|s| !s.is_empty()) {
+        Some(secret) => secret.as_bytes().to_vec(),
+        None => {
+            tracing::warn!(
+                "http.secret is not set: using a random one; uploads cannot move to another replica, nor survive a restart"
+            );
+            uuid::Uuid::new_v4().to_string().into_bytes()
+        }
+    };
+    let settings = Settings {
+        host: config.http.host.clone(),
+        prefix: config.http.prefix.clone().unwrap_or_default(),
+        relative_urls: config.http.relativeurls,
+        secret,
+        read_only: config.storage.maintenance.readonly.enabled,
+        catalog_max_entries: usize::try_from(config.catalog.maxentries).unwrap_or(usize::MAX),
+        headers: config
+            .http
+            .headers
+            .0
+            .iter()
+            .map(|(name, values)| (name.clone(), values.clone()))
+            .collect(),
+        access_log: !config.log.accesslog.disabled,
+    };
+    let registry_for_exit = registry.clone();
+    spawn_idle_trim(metrics.clone());
+    metrics.add_source(Arc::new(CacheCounters(registry.cache_health().clone())));
+    let health = berth_handlers::HealthChecks::new();
+    start_health_checks(&config, &health, registry.driver().clone())?;
+    let notifier = start_notifier(&config, &instance_id).await?;
+    if let Some(notifier) = &notifier {
+        metrics.add_source(Arc::new(EndpointCounters(notifier.clone())));
+    }
+    let (namespace, proxy) = namespace(&config, registry, &metrics).await?;
+    let state = web::Data::new({
+        let state = AppState::new(namespace, manifests, settings).with_metrics(metrics.clone());
+        let state = match &config.auth {
+            Some(auth) => state.with_access_controller(access_controller(auth)?),
+            None => state,
+        };
+        match &notifier {
+            Some(notifier) => state.with_notifier(notifier.clone()),
+            None => state,
+        }
+    });
+    let server =
+        HttpServer::new(move || App::new().configure(berth_handlers::configure(state.clone())));
+    let server = match config.http.listen()? {
+        Listen::Tcp(addr) => match &config.http.tls {
+            Some(tls) => {
+                let tls = crate::tls::server_config(tls)?;
+                tracing::info!(addr, "listening (TLS)");
+                server
+                    .bind_rustls_0_23(&addr, tls)
+                    .map_err(|e| format!("http.addr {addr}: {e}"))?
+            }
+            None => {
+                tracing::info!(addr, "listening");
+                server
+                    .bind(&addr)
+                    .map_err(|e| format!("http.addr {addr}: {e}"))?
+            }
+        },
+        Listen::Unix(_) if config.http.tls.is_some() => {
+            return Err("http.tls on a unix socket (http.net: unix) is not supported".into());
+        }
+        Listen::Unix(path) => {
+            tracing::info!(socket = %path.display(), "listening");
+            server
+                .bind_uds(&path)
+                .map_err(|e| format!("http.addr {}: {e}", path.display()))?
+        }
+    };
+    let server = match config.http.draintimeout {
+        Some(drain) => server.shutdown_timeout(drain.as_secs().max(1)),
+        None => server,
+    };
+    if let Some(debug) = config.http.debug.as_ref().filter(|d| !d.addr.is_empty()) {
+        let path = debug
+            .prometheus
+            .enabled
+            .then(|| debug.prometheus.path.clone());
+        let addr = debug.listen()?;
+        let debug_server = HttpServer::new(move || {
+            App::new().configure(berth_handlers::configure_debug(
+                health.clone(),
+                metrics.clone(),
+                path.clone(),
+            ))
+        })
+        .workers(1)
+        .bind(&addr)
+        .map_err(|e| format!("http.debug.addr {addr}: {e}"))?;
+        tracing::info!(addr, "debug server listening");
+        actix_web::rt::spawn(debug_server.run());
+    }
+    let served = server.run().await;
+    if let Some(notifier) = &notifier {
+        // Events not yet delivered stay in the spool for the next start.
+        notifier.shutdown().await;
+    }
+    if let Some(proxy) = &proxy
+        && let Err(e) = proxy.shutdown().await
+    {
+        tracing::warn!(error = %e, "could not save the proxy's expiry schedule");
+    }
+    if announced && let Err(e) = registry_for_exit.withdraw_instance(&instance_id).await {
+        tracing::warn!(error = %e, "could not remove this instance's entry from the storage");
+    }
+    served?;
+    Ok(())
+}
