@@ -114,7 +114,7 @@
 //! let listen = config.http.listen()?;
 //! // `config.http.secret` is None: make one and warn that uploads will not
 //! // survive across replicas. Map `config.storage.driver` onto a driver
-//! // (`S3::to_mapping` gives the S3 driver its parameters), and so on.
+//! // (`storage.s3` is the S3 driver's own `S3Parameters`), and so on.
 //! # Ok::<(), berth_config::ConfigError>(())
 //! ```
 
@@ -136,6 +136,9 @@ mod sections;
 mod storage;
 
 pub use auth::{Auth, Htpasswd, Silly, Token};
+/// `storage.s3`: the S3 driver's parameter type (and its checksum mode),
+/// the one definition of that section.
+pub use berth_driver_s3::{ChecksumMode, S3Parameters};
 pub use berth_duration::{DurationError, format_duration, parse_duration};
 pub use config::{
     CONFIG_VERSION, Configuration, DEFAULT_CONFIG_PATHS, DEFAULT_CONFIG_YAML, LoadedConfig, MASK,
@@ -163,7 +166,7 @@ pub use sections::{
 pub use storage::{
     BlobDescriptorCache, Cache, DEFAULT_BLOB_DESCRIPTOR_SIZE, DEFAULT_MAX_THREADS,
     DEFAULT_ROOT_DIRECTORY, DEFAULT_UPLOAD_PURGING_AGE, DEFAULT_UPLOAD_PURGING_INTERVAL, Delete,
-    Filesystem, MIN_MAX_THREADS, Maintenance, OTHER_DISTRIBUTION_DRIVERS, ReadOnly, Redirect, S3,
+    Filesystem, MIN_MAX_THREADS, Maintenance, OTHER_DISTRIBUTION_DRIVERS, ReadOnly, Redirect,
     STORAGE_DRIVERS, STORAGE_SUBSECTIONS, Storage, StorageDriver, Tag, UploadPurging,
 };
 

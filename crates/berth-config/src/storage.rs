@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use berth_driver_s3::S3Parameters;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_yaml::{Mapping, Value};
@@ -76,8 +77,10 @@ pub enum StorageDriver {
     Filesystem(Filesystem),
     /// `storage.inmemory`: no parameters; nothing survives a restart.
     InMemory,
-    /// `storage.s3`.
-    S3(Box<S3>),
+    /// `storage.s3`: the S3 driver's own parameter type, read by its own
+    /// deserializer (Distribution's keys, case-insensitive; numbers and
+    /// booleans may be strings, as environment overrides give them).
+    S3(Box<S3Parameters>),
 }
 
 impl StorageDriver {
@@ -106,122 +109,6 @@ impl Default for Filesystem {
         Filesystem {
             rootdirectory: DEFAULT_ROOT_DIRECTORY.to_owned(),
             maxthreads: DEFAULT_MAX_THREADS,
-        }
-    }
-}
-
-/// `storage.s3`: every parameter as written, `None` when not set. The S3
-/// driver applies its own defaults and checks the values; this crate only
-/// checks types (numbers and booleans may also be strings, as Distribution
-/// allows) and that `bucket` is set.
-/// [`to_mapping`](S3::to_mapping) gives the parameters back as the map the
-/// driver's parameter type deserializes from.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct S3 {
-    /// `region`: the AWS region.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    /// `regionendpoint`: an S3-compatible endpoint.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub regionendpoint: Option<String>,
-    /// `forcepathstyle`: path-style bucket addressing.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub forcepathstyle: Option<bool>,
-    /// `bucket`: required.
-    pub bucket: String,
-    /// `rootdirectory`: a key prefix inside the bucket.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rootdirectory: Option<String>,
-    /// `accesskey`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub accesskey: Option<String>,
-    /// `secretkey`: masked by [`Configuration::masked`](crate::Configuration::masked).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secretkey: Option<String>,
-    /// `sessiontoken`: masked too.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sessiontoken: Option<String>,
-    /// `secure`: HTTPS to the endpoint.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secure: Option<bool>,
-    /// `skipverify`: skip TLS certificate verification.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub skipverify: Option<bool>,
-    /// `v4auth`: sign with SigV4 (the only signing there is now).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub v4auth: Option<bool>,
-    /// `encrypt`: server-side encryption.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub encrypt: Option<bool>,
-    /// `keyid`: the KMS key for `encrypt`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub keyid: Option<String>,
-    /// `chunksize`: multipart part size, bytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub chunksize: Option<u64>,
-    /// `multipartcopychunksize`: bytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub multipartcopychunksize: Option<u64>,
-    /// `multipartcopymaxconcurrency`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub multipartcopymaxconcurrency: Option<u64>,
-    /// `multipartcopythresholdsize`: bytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub multipartcopythresholdsize: Option<u64>,
-    /// `storageclass`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub storageclass: Option<String>,
-    /// `objectacl`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub objectacl: Option<String>,
-    /// `useragent`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub useragent: Option<String>,
-    /// `usedualstack`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub usedualstack: Option<bool>,
-    /// `accelerate`: S3 transfer acceleration.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub accelerate: Option<bool>,
-    /// `loglevel`: the SDK's log level.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub loglevel: Option<String>,
-    /// `checksumcalculation` (berth): `when_required` or `when_supported`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub checksumcalculation: Option<String>,
-    /// `checksumvalidation` (berth): `when_required` or `when_supported`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub checksumvalidation: Option<String>,
-    /// `connecttimeout` (berth): opening a connection to the store.
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "crate::duration::ser::option"
-    )]
-    pub connecttimeout: Option<Duration>,
-    /// `readtimeout` (berth): a request's start to its answer's head.
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "crate::duration::ser::option"
-    )]
-    pub readtimeout: Option<Duration>,
-    /// `operationtimeout` (berth): one S3 operation, retries included.
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "crate::duration::ser::option"
-    )]
-    pub operationtimeout: Option<Duration>,
-}
-
-impl S3 {
-    /// The parameters that are set, as a YAML mapping keyed by
-    /// Distribution's names — what the S3 driver's parameter type
-    /// deserializes from.
-    pub fn to_mapping(&self) -> Mapping {
-        match serde_yaml::to_value(self) {
-            Ok(Value::Mapping(m)) => m,
-            // A struct of strings, numbers and booleans always serializes
-            // to a mapping.
-            _ => Mapping::new(),
         }
     }
 }
@@ -363,8 +250,9 @@ pub(crate) fn decode(ctx: &mut Ctx<'_>, mut obj: Obj<'_>) -> Result<Storage, Con
             StorageDriver::InMemory
         }
         "s3" => {
-            let s3_obj = obj.child(ctx, "s3")?;
-            StorageDriver::S3(Box::new(decode_s3(ctx, s3_obj)?))
+            let path = obj.key_path("s3");
+            let value = obj.take_raw("s3").unwrap_or(&Value::Null);
+            StorageDriver::S3(Box::new(decode_s3(ctx, &path, value)?))
         }
         other => {
             return Err(ConfigError::UnsupportedStorageDriver {
@@ -411,42 +299,36 @@ pub(crate) fn decode(ctx: &mut Ctx<'_>, mut obj: Obj<'_>) -> Result<Storage, Con
     })
 }
 
-fn decode_s3(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<S3, ConfigError> {
-    let bucket = o
-        .non_empty(ctx, "bucket")?
-        .ok_or_else(|| ctx.missing(&o.key_path("bucket"), "the name of the S3 bucket"))?;
-    let s3 = S3 {
-        region: o.non_empty(ctx, "region")?,
-        regionendpoint: o.non_empty(ctx, "regionendpoint")?,
-        forcepathstyle: o.boolean(ctx, "forcepathstyle")?,
-        bucket,
-        rootdirectory: o.non_empty(ctx, "rootdirectory")?,
-        accesskey: o.non_empty(ctx, "accesskey")?,
-        secretkey: o.non_empty(ctx, "secretkey")?,
-        sessiontoken: o.non_empty(ctx, "sessiontoken")?,
-        secure: o.boolean(ctx, "secure")?,
-        skipverify: o.boolean(ctx, "skipverify")?,
-        v4auth: o.boolean(ctx, "v4auth")?,
-        encrypt: o.boolean(ctx, "encrypt")?,
-        keyid: o.non_empty(ctx, "keyid")?,
-        chunksize: o.unsigned(ctx, "chunksize")?,
-        multipartcopychunksize: o.unsigned(ctx, "multipartcopychunksize")?,
-        multipartcopymaxconcurrency: o.unsigned(ctx, "multipartcopymaxconcurrency")?,
-        multipartcopythresholdsize: o.unsigned(ctx, "multipartcopythresholdsize")?,
-        storageclass: o.non_empty(ctx, "storageclass")?,
-        objectacl: o.non_empty(ctx, "objectacl")?,
-        useragent: o.non_empty(ctx, "useragent")?,
-        usedualstack: o.boolean(ctx, "usedualstack")?,
-        accelerate: o.boolean(ctx, "accelerate")?,
-        loglevel: o.non_empty(ctx, "loglevel")?,
-        checksumcalculation: o.non_empty(ctx, "checksumcalculation")?,
-        checksumvalidation: o.non_empty(ctx, "checksumvalidation")?,
-        connecttimeout: o.duration(ctx, "connecttimeout")?,
-        readtimeout: o.duration(ctx, "readtimeout")?,
-        operationtimeout: o.duration(ctx, "operationtimeout")?,
+/// `storage.s3`, read by the driver's parameter type; its errors and
+/// unknown keys are reported under their key paths.
+fn decode_s3(ctx: &mut Ctx<'_>, path: &str, value: &Value) -> Result<S3Parameters, ConfigError> {
+    for name in berth_driver_s3::PARAMETERS {
+        crate::keys::record(path, name);
+    }
+    let mut params = match S3Parameters::read(value) {
+        Ok(Ok(params)) => params,
+        Ok(Err(e)) => {
+            let key = format!("{path}.{}", e.parameter);
+            // Reading says what a parameter should hold; with no value,
+            // the parameter is a required one that is not given.
+            let expected = e.expected.unwrap_or(e.message);
+            return Err(match e.value {
+                Some(value) => ConfigError::Invalid {
+                    at: ctx.at(&key),
+                    value,
+                    expected,
+                },
+                None => ctx.missing(&key, &expected),
+            });
+        }
+        Err(_) => return Err(ctx.invalid(path, value, "a mapping of S3 parameters")),
     };
-    o.finish(ctx);
-    Ok(s3)
+    // Reported here, with the other unknown keys, and not again by the
+    // driver.
+    for key in std::mem::take(&mut params.unknown) {
+        ctx.warn_unknown(&format!("{path}.{key}"));
+    }
+    Ok(params)
 }
 
 fn decode_cache(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<Cache, ConfigError> {

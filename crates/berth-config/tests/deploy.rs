@@ -377,7 +377,7 @@ fn the_compose_file() {
         s3.region.as_deref(),
         Some(toml_value(&garage_toml, "s3_region").as_str())
     );
-    assert_eq!(s3.forcepathstyle, Some(true));
+    assert!(s3.forcepathstyle);
     assert!(
         config.storage.redirect.disable,
         "clients cannot resolve http://garage:3900"

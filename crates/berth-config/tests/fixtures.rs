@@ -232,39 +232,42 @@ fn s3_redis_notifications_htpasswd_config() {
     };
     assert_eq!(
         **s3,
-        S3 {
+        S3Parameters {
             region: Some("us-west-1".into()),
             regionendpoint: Some("http://myobjects.local".into()),
-            forcepathstyle: Some(true),
+            forcepathstyle: true,
             bucket: "bucketname".into(),
             rootdirectory: Some("/s3/object/name/prefix".into()),
             accesskey: Some("awsaccesskey".into()),
             secretkey: Some("awssecretkey".into()),
             sessiontoken: None,
-            secure: Some(true),
-            skipverify: Some(false),
-            v4auth: Some(true),
-            encrypt: Some(true),
+            secure: true,
+            skipverify: false,
+            v4auth: true,
+            encrypt: true,
             keyid: Some("mykeyid".into()),
-            chunksize: Some(5_242_880),
-            multipartcopychunksize: Some(33_554_432),
-            multipartcopymaxconcurrency: Some(100),
-            multipartcopythresholdsize: Some(33_554_432),
-            storageclass: Some("STANDARD".into()),
-            objectacl: Some("private".into()),
+            chunksize: 5_242_880,
+            multipartcopychunksize: 33_554_432,
+            multipartcopymaxconcurrency: 100,
+            multipartcopythresholdsize: 33_554_432,
+            storageclass: "STANDARD".into(),
+            objectacl: "private".into(),
             useragent: Some("berth-test".into()),
-            usedualstack: Some(false),
-            accelerate: Some(false),
+            usedualstack: false,
+            accelerate: false,
             loglevel: Some("debug".into()),
-            checksumcalculation: Some("when_required".into()),
-            checksumvalidation: Some("when_supported".into()),
-            connecttimeout: Some(Duration::from_secs(2)),
-            readtimeout: Some(Duration::from_secs(90)),
-            operationtimeout: Some(Duration::from_secs(300)),
+            checksumcalculation: ChecksumMode::WhenRequired,
+            checksumvalidation: ChecksumMode::WhenSupported,
+            connecttimeout: Duration::from_secs(2),
+            readtimeout: Duration::from_secs(90),
+            operationtimeout: Duration::from_secs(300),
+            unknown: vec![],
         }
     );
-    // What the S3 driver's parameters deserialize from.
-    let params = s3.to_mapping();
+    // Written back under Distribution's names, as the driver reads them.
+    let Value::Mapping(params) = serde_yaml::to_value(&**s3).unwrap() else {
+        panic!("s3 parameters write a mapping")
+    };
     assert_eq!(
         params.get("bucket"),
         Some(&Value::String("bucketname".into()))

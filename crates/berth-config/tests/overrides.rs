@@ -334,8 +334,8 @@ fn another_driver_replaces_the_files_driver() {
     };
     assert_eq!(s3.bucket, "images");
     assert_eq!(s3.region.as_deref(), Some("eu-west-1"));
-    assert_eq!(s3.chunksize, Some(10 << 20));
-    assert_eq!(s3.forcepathstyle, Some(true));
+    assert_eq!(s3.chunksize, 10 << 20);
+    assert!(s3.forcepathstyle);
     // The sections beside the driver stay.
     assert_eq!(
         c.storage.cache.blobdescriptor,

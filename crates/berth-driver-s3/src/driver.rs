@@ -310,6 +310,8 @@ impl S3Driver {
             usize::try_from(v).map_err(|_| ParameterError {
                 parameter: name,
                 message: format!("{v} is too large for this machine"),
+                value: None,
+                expected: None,
             })
         };
         Ok(S3Driver {

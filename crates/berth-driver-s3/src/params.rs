@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
 /// The smallest part S3 accepts in a multipart upload (except the last),
 /// and so the smallest `chunksize`: 5 MiB.
@@ -61,6 +62,39 @@ pub const OBJECT_ACLS: &[&str] = &[
     "bucket-owner-full-control",
 ];
 
+/// Every parameter of the driver, by its name in the configuration, in
+/// the order [`S3Parameters`] writes them.
+pub const PARAMETERS: &[&str] = &[
+    "region",
+    "regionendpoint",
+    "forcepathstyle",
+    "bucket",
+    "rootdirectory",
+    "accesskey",
+    "secretkey",
+    "sessiontoken",
+    "secure",
+    "skipverify",
+    "v4auth",
+    "encrypt",
+    "keyid",
+    "chunksize",
+    "multipartcopychunksize",
+    "multipartcopymaxconcurrency",
+    "multipartcopythresholdsize",
+    "storageclass",
+    "objectacl",
+    "useragent",
+    "usedualstack",
+    "accelerate",
+    "loglevel",
+    "checksumcalculation",
+    "checksumvalidation",
+    "connecttimeout",
+    "readtimeout",
+    "operationtimeout",
+];
+
 /// When the SDK adds checksums to requests, or checks them on responses
 /// (`checksumcalculation`, `checksumvalidation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -95,6 +129,13 @@ pub struct ParameterError {
     pub parameter: &'static str,
     /// What is wrong with it, quoting the bad value.
     pub message: String,
+    /// For a value of the wrong form: the value as written (strings
+    /// quoted), so that a configuration reader can report it in its own
+    /// words, with [`expected`](ParameterError::expected).
+    pub value: Option<String>,
+    /// For a value of the wrong form, or a required parameter that is not
+    /// given: what it should hold.
+    pub expected: Option<String>,
 }
 
 impl ParameterError {
@@ -102,6 +143,28 @@ impl ParameterError {
         ParameterError {
             parameter,
             message: message.into(),
+            value: None,
+            expected: None,
+        }
+    }
+
+    /// `value` (as written) is not of the form `expected`.
+    fn invalid(parameter: &'static str, expected: &str, value: String) -> ParameterError {
+        ParameterError {
+            parameter,
+            message: format!("expected {expected}, got {value}"),
+            value: Some(value),
+            expected: Some(expected.to_owned()),
+        }
+    }
+
+    /// A required parameter that is not given.
+    fn missing(parameter: &'static str, expected: &str) -> ParameterError {
+        ParameterError {
+            parameter,
+            message: "required, and not given".to_owned(),
+            value: None,
+            expected: Some(expected.to_owned()),
         }
     }
 }
@@ -502,8 +565,15 @@ impl<'de> Deserialize<'de> for Scalar {
     }
 }
 
-impl<'de> Deserialize<'de> for S3Parameters {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+impl S3Parameters {
+    /// Reads the parameters from any serde deserializer (a configuration
+    /// file's `storage: s3:` mapping), keeping a bad parameter's error
+    /// typed: the outer error is the deserializer's (not a mapping of
+    /// scalars), the inner one names the parameter, its value and what it
+    /// should hold. [`Deserialize`] gives both as one error.
+    pub fn read<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Result<S3Parameters, ParameterError>, D::Error> {
         struct MapVisitor;
         impl<'de> Visitor<'de> for MapVisitor {
             type Value = BTreeMap<String, Scalar>;
@@ -525,7 +595,67 @@ impl<'de> Deserialize<'de> for S3Parameters {
             }
         }
         let map = deserializer.deserialize_map(MapVisitor)?;
-        S3Parameters::from_scalars(map).map_err(de::Error::custom)
+        Ok(S3Parameters::from_scalars(map))
+    }
+}
+
+impl<'de> Deserialize<'de> for S3Parameters {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        S3Parameters::read(deserializer)?.map_err(de::Error::custom)
+    }
+}
+
+/// Every parameter under its name, in [`PARAMETERS`] order; the ones not
+/// set are left out, durations are in Go's form (`1m30s`). What it writes
+/// deserializes back to the same parameters ([`unknown`](S3Parameters::unknown)
+/// is not written).
+impl Serialize for S3Parameters {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        let text = |m: &mut S::SerializeMap, name: &str, v: &Option<String>| match v {
+            Some(v) => m.serialize_entry(name, v),
+            None => Ok(()),
+        };
+        let checksum = |mode: ChecksumMode| match mode {
+            ChecksumMode::WhenRequired => "when_required",
+            ChecksumMode::WhenSupported => "when_supported",
+        };
+        let duration = berth_duration::format_duration;
+        text(&mut map, "region", &self.region)?;
+        text(&mut map, "regionendpoint", &self.regionendpoint)?;
+        map.serialize_entry("forcepathstyle", &self.forcepathstyle)?;
+        map.serialize_entry("bucket", &self.bucket)?;
+        text(&mut map, "rootdirectory", &self.rootdirectory)?;
+        text(&mut map, "accesskey", &self.accesskey)?;
+        text(&mut map, "secretkey", &self.secretkey)?;
+        text(&mut map, "sessiontoken", &self.sessiontoken)?;
+        map.serialize_entry("secure", &self.secure)?;
+        map.serialize_entry("skipverify", &self.skipverify)?;
+        map.serialize_entry("v4auth", &self.v4auth)?;
+        map.serialize_entry("encrypt", &self.encrypt)?;
+        text(&mut map, "keyid", &self.keyid)?;
+        map.serialize_entry("chunksize", &self.chunksize)?;
+        map.serialize_entry("multipartcopychunksize", &self.multipartcopychunksize)?;
+        map.serialize_entry(
+            "multipartcopymaxconcurrency",
+            &self.multipartcopymaxconcurrency,
+        )?;
+        map.serialize_entry(
+            "multipartcopythresholdsize",
+            &self.multipartcopythresholdsize,
+        )?;
+        map.serialize_entry("storageclass", &self.storageclass)?;
+        map.serialize_entry("objectacl", &self.objectacl)?;
+        text(&mut map, "useragent", &self.useragent)?;
+        map.serialize_entry("usedualstack", &self.usedualstack)?;
+        map.serialize_entry("accelerate", &self.accelerate)?;
+        text(&mut map, "loglevel", &self.loglevel)?;
+        map.serialize_entry("checksumcalculation", checksum(self.checksumcalculation))?;
+        map.serialize_entry("checksumvalidation", checksum(self.checksumvalidation))?;
+        map.serialize_entry("connecttimeout", &duration(self.connecttimeout))?;
+        map.serialize_entry("readtimeout", &duration(self.readtimeout))?;
+        map.serialize_entry("operationtimeout", &duration(self.operationtimeout))?;
+        map.end()
     }
 }
 
@@ -550,10 +680,7 @@ impl S3Parameters {
                 Scalar::Str(s) => Ok(s),
                 Scalar::Int(i) => Ok(i.to_string()),
                 Scalar::Bool(b) => Ok(b.to_string()),
-                other => Err(ParameterError::new(
-                    name,
-                    format!("expected a string, got {other}"),
-                )),
+                other => Err(ParameterError::invalid(name, "a string", other.to_string())),
             }
         }
         fn boolean((name, v): (&'static str, Scalar)) -> Result<bool, ParameterError> {
@@ -564,7 +691,7 @@ impl S3Parameters {
                 Scalar::Str(s) => parse_bool(s.trim()),
                 _ => None,
             }
-            .ok_or_else(|| ParameterError::new(name, format!("expected true or false, got {v}")))
+            .ok_or_else(|| ParameterError::invalid(name, "true or false", v.to_string()))
         }
         fn number((name, v): (&'static str, Scalar)) -> Result<u64, ParameterError> {
             match &v {
@@ -572,12 +699,7 @@ impl S3Parameters {
                 Scalar::Str(s) => s.trim().parse::<u64>().ok(),
                 _ => None,
             }
-            .ok_or_else(|| {
-                ParameterError::new(
-                    name,
-                    format!("expected a whole number of 0 or more, got {v}"),
-                )
-            })
+            .ok_or_else(|| ParameterError::invalid(name, "a non-negative integer", v.to_string()))
         }
         fn checksum((name, v): (&'static str, Scalar)) -> Result<ChecksumMode, ParameterError> {
             match &v {
@@ -589,10 +711,7 @@ impl S3Parameters {
                 _ => None,
             }
             .ok_or_else(|| {
-                ParameterError::new(
-                    name,
-                    format!("expected when_required or when_supported, got {v}"),
-                )
+                ParameterError::invalid(name, "when_required or when_supported", v.to_string())
             })
         }
 
@@ -603,10 +722,7 @@ impl S3Parameters {
                 _ => None,
             }
             .ok_or_else(|| {
-                ParameterError::new(
-                    name,
-                    format!("expected a duration such as 500ms, 10s or 2m, got {v}"),
-                )
+                ParameterError::invalid(name, "a duration such as 500ms, 10s or 2m", v.to_string())
             })
         }
 
@@ -650,6 +766,12 @@ impl S3Parameters {
         set!(connecttimeout, duration);
         set!(readtimeout, duration);
         set!(operationtimeout, duration);
+        if p.bucket.is_empty() {
+            return Err(ParameterError::missing(
+                "bucket",
+                "the name of the S3 bucket",
+            ));
+        }
         p.unknown = map.into_keys().collect();
         Ok(p)
     }
@@ -709,6 +831,51 @@ mod tests {
     }
 
     #[test]
+    fn written_as_read_under_every_name() {
+        let mut p = S3Parameters::new("b");
+        for text in [
+            &mut p.region,
+            &mut p.regionendpoint,
+            &mut p.rootdirectory,
+            &mut p.accesskey,
+            &mut p.secretkey,
+            &mut p.sessiontoken,
+            &mut p.keyid,
+            &mut p.useragent,
+            &mut p.loglevel,
+        ] {
+            *text = Some("x".into());
+        }
+        p.encrypt = true;
+        p.checksumvalidation = ChecksumMode::WhenSupported;
+        p.readtimeout = Duration::from_millis(1500);
+        let json = serde_json::to_value(&p).unwrap();
+        let mut names: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        names.sort_unstable();
+        let mut want = PARAMETERS.to_vec();
+        want.sort_unstable();
+        assert_eq!(names, want);
+        let back: S3Parameters = serde_json::from_value(json).unwrap();
+        assert_eq!(back, p);
+        assert!(back.unknown.is_empty());
+    }
+
+    #[test]
+    fn the_bucket_is_required() {
+        let e = serde_json::from_str::<S3Parameters>(r#"{"region": "r"}"#).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("s3 storage parameter bucket: required, and not given"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn timeouts() {
         let p = parse(
             r#"{"bucket": "b", "connecttimeout": "1.5s", "readtimeout": "1m30s",
@@ -750,11 +917,11 @@ mod tests {
             ),
             (
                 r#"{"bucket": "b", "chunksize": "10M"}"#,
-                r#"s3 storage parameter chunksize: expected a whole number of 0 or more, got "10M""#,
+                r#"s3 storage parameter chunksize: expected a non-negative integer, got "10M""#,
             ),
             (
                 r#"{"bucket": "b", "chunksize": -1}"#,
-                "s3 storage parameter chunksize: expected a whole number of 0 or more, got -1",
+                "s3 storage parameter chunksize: expected a non-negative integer, got -1",
             ),
             (
                 r#"{"bucket": "b", "checksumvalidation": "always"}"#,

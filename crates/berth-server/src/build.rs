@@ -10,7 +10,7 @@ use berth_cache::{
 };
 use berth_config::{BlobDescriptorCache, Configuration, StorageDriver};
 use berth_driver::{FilesystemDriver, FilesystemParameters, InMemoryDriver};
-use berth_driver_s3::{S3Driver, S3Parameters};
+use berth_driver_s3::S3Driver;
 use berth_manifest::{ManifestRegistry, ValidationPolicy};
 use berth_storage::{Registry, StorageOptions};
 
@@ -68,12 +68,9 @@ async fn build_driver(
             Arc::new(InMemoryDriver::new())
         }
         StorageDriver::S3(s3) => {
-            let params: S3Parameters =
-                serde_yaml::from_value(serde_yaml::Value::Mapping(s3.to_mapping()))
-                    .map_err(|e| format!("storage.s3: {e}"))?;
-            tracing::info!(bucket = params.bucket, "storage: s3");
+            tracing::info!(bucket = s3.bucket, "storage: s3");
             Arc::new(
-                S3Driver::new(params)
+                S3Driver::new((**s3).clone())
                     .await
                     .map_err(|e| format!("storage.s3: {e}"))?,
             )

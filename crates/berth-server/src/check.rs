@@ -7,7 +7,6 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use berth_config::{Configuration, LoadedConfig, StorageDriver};
-use berth_driver_s3::S3Parameters;
 use berth_manifest::ValidationPolicy;
 
 /// Loads `path` (or the embedded default) with this process's
@@ -77,10 +76,7 @@ pub(crate) fn startup_checks(loaded: &LoadedConfig) -> Result<(), crate::StartEr
         return Err("http.tls.letsencrypt (ACME) is not supported; set http.tls.certificate and http.tls.key".into());
     }
     if let StorageDriver::S3(s3) = &config.storage.driver {
-        let params: S3Parameters =
-            serde_yaml::from_value(serde_yaml::Value::Mapping(s3.to_mapping()))
-                .map_err(|e| format!("storage.s3: {e}"))?;
-        params.validate().map_err(|e| format!("storage.s3: {e}"))?;
+        s3.validate().map_err(|e| format!("storage.s3: {e}"))?;
     }
     let urls = &config.validation.manifests.urls;
     if !config.validation.disabled {
