@@ -58,6 +58,7 @@
 //! [`Request`]'s `Debug` redacts the header, and logs name only users and
 //! reasons.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::sync::Arc;
@@ -66,7 +67,6 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 mod challenge;
-mod der;
 mod error;
 pub mod htpasswd;
 pub mod silly;

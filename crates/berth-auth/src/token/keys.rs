@@ -1,20 +1,24 @@
-//! Public keys: from certificates (SubjectPublicKeyInfo) and JWKs, their
-//! key IDs (libtrust's, RFC 7638 thumbprints, Distribution 3's variant),
-//! and JWS signature verification with aws-lc-rs.
+//! Public keys: from certificates (SubjectPublicKeyInfo, read and written
+//! with the `spki`, `der` and `pkcs1` crates) and JWKs, their key IDs
+//! (libtrust's, RFC 7638 thumbprints, Distribution 3's variant), and JWS
+//! signature verification with aws-lc-rs.
 
 use aws_lc_rs::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 use base64::Engine as _;
+use der::asn1::{AnyRef, BitStringRef, ObjectIdentifier, UintRef};
+use der::referenced::OwnedToRef as _;
+use der::{Decode as _, Encode as _};
 use serde::Deserialize;
+use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
 
 use super::SigningAlgorithm;
-use crate::der::{self, TAG_BIT_STRING, TAG_NULL, TAG_OID, TAG_SEQUENCE};
 
-const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-const OID_EC_PUBLIC_KEY: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
-const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
-const OID_P384: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x22];
-const OID_P521: &[u8] = &[0x2b, 0x81, 0x04, 0x00, 0x23];
-const OID_ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+const OID_RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const OID_P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+const OID_P521: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
+const OID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
 
 /// A NIST curve a JWT may be signed on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,7 +45,7 @@ impl Curve {
         }
     }
 
-    fn oid(self) -> &'static [u8] {
+    fn oid(self) -> ObjectIdentifier {
         match self {
             Curve::P256 => OID_P256,
             Curve::P384 => OID_P384,
@@ -49,7 +53,7 @@ impl Curve {
         }
     }
 
-    fn from_oid(oid: &[u8]) -> Option<Self> {
+    fn from_oid(oid: ObjectIdentifier) -> Option<Self> {
         [Curve::P256, Curve::P384, Curve::P521]
             .into_iter()
             .find(|c| c.oid() == oid)
@@ -146,31 +150,22 @@ fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
+/// The bytes of a lowercase hex constant (empty if it is not hex).
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap_or(0))
-        .collect()
+    data_encoding::HEXLOWER_PERMISSIVE
+        .decode(s.as_bytes())
+        .unwrap_or_default()
 }
 
 /// RFC 4648 base32, no padding.
 fn base32(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut out = String::with_capacity(bytes.len().div_ceil(5) * 8);
-    let mut buffer = 0u64;
-    let mut bits = 0u32;
-    for &b in bytes {
-        buffer = (buffer << 8) | b as u64;
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(ALPHABET[((buffer >> bits) & 31) as usize] as char);
-        }
-    }
-    if bits > 0 {
-        out.push(ALPHABET[((buffer << (5 - bits)) & 31) as usize] as char);
-    }
-    out
+    data_encoding::BASE32_NOPAD.encode(bytes)
+}
+
+/// `bytes` without its leading zero bytes.
+fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
+    let skip = bytes.iter().take_while(|&&b| b == 0).count();
+    &bytes[skip..]
 }
 
 impl PublicKey {
@@ -184,30 +179,34 @@ impl PublicKey {
 
     /// Reads a DER SubjectPublicKeyInfo.
     pub(crate) fn from_spki(spki: &[u8]) -> Result<Self, String> {
-        let der::Spki { oid, params, key } = der::parse_spki(spki).map_err(|e| e.to_string())?;
+        let spki = SubjectPublicKeyInfoRef::from_der(spki).map_err(|e| format!("bad DER: {e}"))?;
+        Self::from_spki_info(&spki)
+    }
+
+    /// Reads a certificate's SubjectPublicKeyInfo.
+    pub(crate) fn from_certificate_spki(spki: &SubjectPublicKeyInfoOwned) -> Result<Self, String> {
+        Self::from_spki_info(&spki.owned_to_ref())
+    }
+
+    fn from_spki_info(spki: &SubjectPublicKeyInfoRef<'_>) -> Result<Self, String> {
+        let oid = spki.algorithm.oid;
+        let key = spki
+            .subject_public_key
+            .as_bytes()
+            .ok_or("bad DER: subjectPublicKey has unused bits")?;
         if oid == OID_RSA_ENCRYPTION {
-            let mut outer = der::Reader::new(key);
-            let body = outer
-                .read(TAG_SEQUENCE, "RSAPublicKey is not a SEQUENCE")
-                .map_err(|e| e.to_string())?;
-            let mut body = der::Reader::new(body);
-            let n = body
-                .read(der::TAG_INTEGER, "modulus")
-                .map_err(|e| e.to_string())?;
-            let e = body
-                .read(der::TAG_INTEGER, "exponent")
-                .map_err(|e| e.to_string())?;
+            let rsa = pkcs1::RsaPublicKeyRef::from_der(key)
+                .map_err(|e| format!("bad DER: RSAPublicKey: {e}"))?;
             return Ok(PublicKey::Rsa {
-                n: der::strip_leading_zeros(n).to_vec(),
-                e: der::strip_leading_zeros(e).to_vec(),
+                n: strip_leading_zeros(rsa.modulus.as_bytes()).to_vec(),
+                e: strip_leading_zeros(rsa.public_exponent.as_bytes()).to_vec(),
             });
         }
         if oid == OID_EC_PUBLIC_KEY {
-            let curve = params
-                .and_then(|p| {
-                    let mut r = der::Reader::new(p);
-                    r.read(TAG_OID, "named curve").ok()
-                })
+            let curve = spki
+                .algorithm
+                .parameters_oid()
+                .ok()
                 .and_then(Curve::from_oid)
                 .ok_or("EC key on an unsupported curve (P-256, P-384 and P-521 are)")?;
             let size = curve.size();
@@ -242,7 +241,7 @@ impl PublicKey {
             "RSA" => {
                 let n = member(&jwk.n, "n")?;
                 let e = member(&jwk.e, "e")?;
-                let (n, e) = (der::strip_leading_zeros(&n), der::strip_leading_zeros(&e));
+                let (n, e) = (strip_leading_zeros(&n), strip_leading_zeros(&e));
                 if n.is_empty() || e.is_empty() {
                     return Err("RSA key with an empty modulus or exponent".into());
                 }
@@ -286,29 +285,49 @@ impl PublicKey {
     }
 
     /// The SubjectPublicKeyInfo as Go's `x509.MarshalPKIXPublicKey` writes
-    /// it (RSA with NULL parameters, uncompressed EC points).
+    /// it (RSA with NULL parameters, uncompressed EC points). Encoding
+    /// cannot fail for the keys this type holds (their lengths are far
+    /// below DER's limits); were it to, the result would be empty, which
+    /// is no key's encoding.
     pub(crate) fn spki_der(&self) -> Vec<u8> {
+        self.try_spki_der().unwrap_or_default()
+    }
+
+    fn try_spki_der(&self) -> der::Result<Vec<u8>> {
+        let curve_oid;
         let (algorithm, key) = match self {
             PublicKey::Rsa { n, e } => {
-                let mut alg = der::tlv(TAG_OID, OID_RSA_ENCRYPTION);
-                der::write_tlv(&mut alg, TAG_NULL, &[]);
-                let mut ints = der::unsigned_integer(n);
-                ints.extend_from_slice(&der::unsigned_integer(e));
-                (alg, der::tlv(TAG_SEQUENCE, &ints))
+                let rsa = pkcs1::RsaPublicKeyRef {
+                    modulus: UintRef::new(n)?,
+                    public_exponent: UintRef::new(e)?,
+                };
+                let algorithm = AlgorithmIdentifierRef {
+                    oid: OID_RSA_ENCRYPTION,
+                    parameters: Some(AnyRef::NULL),
+                };
+                (algorithm, rsa.to_der()?)
             }
             PublicKey::Ec { curve, x, y } => {
-                let mut alg = der::tlv(TAG_OID, OID_EC_PUBLIC_KEY);
-                der::write_tlv(&mut alg, TAG_OID, curve.oid());
-                (alg, self.ec_point(x, y))
+                curve_oid = curve.oid();
+                let algorithm = AlgorithmIdentifierRef {
+                    oid: OID_EC_PUBLIC_KEY,
+                    parameters: Some(AnyRef::from(&curve_oid)),
+                };
+                (algorithm, self.ec_point(x, y))
             }
-            PublicKey::Ed25519(key) => (der::tlv(TAG_OID, OID_ED25519), key.clone()),
+            PublicKey::Ed25519(key) => {
+                let algorithm = AlgorithmIdentifierRef {
+                    oid: OID_ED25519,
+                    parameters: None,
+                };
+                (algorithm, key.clone())
+            }
         };
-        let mut bits = Vec::with_capacity(key.len() + 1);
-        bits.push(0);
-        bits.extend_from_slice(&key);
-        let mut body = der::tlv(TAG_SEQUENCE, &algorithm);
-        der::write_tlv(&mut body, TAG_BIT_STRING, &bits);
-        der::tlv(TAG_SEQUENCE, &body)
+        SubjectPublicKeyInfoRef {
+            algorithm,
+            subject_public_key: BitStringRef::from_bytes(&key)?,
+        }
+        .to_der()
     }
 
     fn ec_point(&self, x: &[u8], y: &[u8]) -> Vec<u8> {
@@ -365,8 +384,8 @@ impl PublicKey {
                 let json = format!(
                     r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
                     curve.name(),
-                    b64url(der::strip_leading_zeros(&gx)),
-                    b64url(der::strip_leading_zeros(&gy))
+                    b64url(strip_leading_zeros(&gx)),
+                    b64url(strip_leading_zeros(&gy))
                 );
                 b64url(&sha256(json.as_bytes()))
             }

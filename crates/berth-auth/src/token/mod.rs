@@ -30,6 +30,7 @@
 use std::path::PathBuf;
 
 use async_trait::async_trait;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 mod jwt;
 mod keys;
@@ -438,31 +439,27 @@ fn grant_of(claims: &Claims) -> Grant {
     grant
 }
 
+/// What Go's `url.URL.EscapedPath` escapes in a path: every byte but the
+/// unreserved ones and the sub-delimiters, `:`, `@` and `/` that
+/// `shouldEscape` keeps in a path segment.
+const PATH_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b'/')
+    .remove(b':')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b'@');
+
 /// Appends `path` escaped as Go's `url.URL.EscapedPath` does.
 fn escape_path(out: &mut String, path: &str) {
-    for b in path.bytes() {
-        let keep = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'_'
-                    | b'.'
-                    | b'~'
-                    | b'$'
-                    | b'&'
-                    | b'+'
-                    | b','
-                    | b'/'
-                    | b':'
-                    | b';'
-                    | b'='
-                    | b'@'
-            );
-        if keep {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
+    out.extend(utf8_percent_encode(path, PATH_ESCAPES));
 }
 
 #[async_trait]

@@ -8,14 +8,15 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
+use der::Decode as _;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, TrustAnchor, UnixTime};
 use serde::Deserialize;
 use webpki::{ExtendedKeyUsageValidator, KeyPurposeIdIter, VerifiedPath};
+use x509_cert::Certificate;
 
 use super::keys::{Jwk, PublicKey};
 use crate::ConfigError;
-use crate::der;
 
 const ROOT_CERT_BUNDLE: &str = "auth.token.rootcertbundle";
 const JWKS: &str = "auth.token.jwks";
@@ -70,6 +71,11 @@ fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A certificate time in seconds since the Unix epoch.
+fn unix_seconds(time: x509_cert::time::Time) -> i64 {
+    i64::try_from(time.to_unix_duration().as_secs()).unwrap_or(i64::MAX)
 }
 
 fn verification_algorithms() -> &'static [&'static dyn SignatureVerificationAlgorithm] {
@@ -132,9 +138,11 @@ impl TrustStore {
             let anchor = webpki::anchor_from_trusted_cert(&cert)
                 .map_err(|e| bad(format!("certificate {n}: cannot be a root: {e}")))?
                 .to_owned();
-            let info = der::parse_certificate(cert.as_ref())
-                .map_err(|e| bad(format!("certificate {n}: {e}")))?;
-            let key = match PublicKey::from_spki(info.spki) {
+            let parsed = Certificate::from_der(cert.as_ref())
+                .map_err(|e| bad(format!("certificate {n}: bad DER: {e}")))?;
+            let tbs = parsed.tbs_certificate();
+            let validity = tbs.validity();
+            let key = match PublicKey::from_certificate_spki(tbs.subject_public_key_info()) {
                 Ok(key) => Some(Arc::new(key)),
                 Err(reason) => {
                     tracing::warn!(
@@ -167,8 +175,8 @@ impl TrustStore {
             }
             self.roots.push(Root {
                 der: cert.clone().into_owned(),
-                not_before: info.not_before,
-                not_after: info.not_after,
+                not_before: unix_seconds(validity.not_before),
+                not_after: unix_seconds(validity.not_after),
                 key,
             });
             self.anchors.push(anchor);
@@ -292,5 +300,27 @@ impl TrustStore {
             .map_err(|e| format!("x5c chain does not verify: {e}"))?;
         let spki = end_entity.subject_public_key_info();
         PublicKey::from_spki(spki.as_ref()).map_err(|e| format!("x5c leaf key: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use der::Decode as _;
+    use x509_cert::time::Time;
+
+    use super::unix_seconds;
+
+    fn time(tag: u8, text: &[u8]) -> der::Result<i64> {
+        let mut encoded = vec![tag, text.len() as u8];
+        encoded.extend_from_slice(text);
+        Time::from_der(&encoded).map(unix_seconds)
+    }
+
+    #[test]
+    fn certificate_times() {
+        assert_eq!(time(0x17, b"700101000000Z"), Ok(0));
+        assert_eq!(time(0x17, b"491231235959Z"), Ok(2_524_607_999));
+        assert_eq!(time(0x18, b"20240229120000Z"), Ok(1_709_208_000));
+        assert!(time(0x17, b"700101000000+0100").is_err());
     }
 }
