@@ -42,6 +42,7 @@ LAYERS = {
     "berth-storage": 4,
     "berth-client": 4,
     "berth-notifications": 4,
+    "berth-spool": 4,
     "berth-proxy": 5,
     "berth-config": 5,
     "berth-handlers": 6,
