@@ -153,11 +153,31 @@ fn a_record_dropped_while_read_is_no_longer_current() {
 #[test]
 fn segments_rotate_and_are_removed_once_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
-    // Segments of 64 KiB (the smallest); 6,000 records of 23 bytes fill
-    // several.
+    // Segments of 64 KiB (the smallest); 300 records of 400 bytes fill
+    // two. A segment is started by the first commit after the last one
+    // is full, so the records are appended one commit at a time.
+    let spool = open(dir.path(), 512 << 10);
+    let payloads: Vec<_> = (0..300)
+        .map(|n| {
+            let mut p = payload(n);
+            p.resize(400, b' ');
+            p
+        })
+        .collect();
+    append_all(&spool, &payloads);
+    assert!(segments(dir.path()).len() > 1);
+    assert_eq!(spool.stats().pending, 300);
+    assert_eq!(drain(&spool), payloads);
+    assert_eq!(spool.stats().pending, 0);
+    assert_eq!(segments(dir.path()).len(), 1);
+    spool.close();
+}
+
+#[test]
+fn concurrent_appends_are_committed_together_in_order() {
+    let dir = tempfile::tempdir().unwrap();
     let spool = open(dir.path(), 512 << 10);
     let payloads: Vec<_> = (0..6000).map(payload).collect();
-    // In one batch of appends: group commits of many records.
     let commits: Vec<_> = payloads
         .iter()
         .map(|p| spool.append(&Record::new(p).unwrap()).unwrap())
@@ -165,11 +185,9 @@ fn segments_rotate_and_are_removed_once_acknowledged() {
     for commit in commits {
         commit.wait().unwrap();
     }
-    assert!(segments(dir.path()).len() > 1);
     assert_eq!(spool.stats().pending, 6000);
+    assert_eq!(spool.stats().bytes, 6000 * record_len());
     assert_eq!(drain(&spool), payloads);
-    assert_eq!(spool.stats().pending, 0);
-    assert_eq!(segments(dir.path()).len(), 1);
     spool.close();
 }
 
