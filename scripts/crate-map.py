@@ -52,8 +52,13 @@ LAYERS = {
 }
 
 # Same-layer dependencies the design accepts: a storage driver implements
-# berth-driver's trait (and runs its test suite) in the same layer.
-SAME_LAYER = {("berth-driver-s3", "berth-driver")}
+# berth-driver's trait (and runs its test suite) in the same layer; the
+# notifications' event queues are berth-spool queues (the design puts the
+# spool in layer 4 with them).
+SAME_LAYER = {
+    ("berth-driver-s3", "berth-driver"),
+    ("berth-notifications", "berth-spool"),
+}
 
 # Where each kind of layer sorts, and the rank a dependency must be below.
 RANK = {"bin": 100, "test": 101, "fuzz": 102}
