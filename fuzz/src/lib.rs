@@ -558,8 +558,8 @@ pub fn config(data: &[u8]) {
     let _ = loaded.config.masked();
 }
 
-/// The notifications' durable queue (`berth-notifications`), recovered
-/// from arbitrary files: the input is cut at `0xFF 0xFE` pairs into a
+/// The durable queue (`berth-spool`, the notifications' event queues),
+/// recovered from arbitrary files: the input is cut at `0xFF 0xFE` pairs into a
 /// cursor file and up to four segments (given a valid segment header when
 /// the first byte's low bit is set). Recovery never fails, a record read
 /// has a length and CRC-32 that match its bytes on disk, and a record
@@ -588,7 +588,7 @@ pub fn spool(data: &[u8]) {
         files.push((seq, bytes));
     }
     let appended = br#"{"appended":"after recovery"}"#;
-    let records = berth_notifications::fuzzing::drain(dir.path(), Some(appended), 10_000)
+    let records = spool_drain(dir.path(), appended, 10_000)
         .unwrap_or_else(|e| panic!("recovery failed: {e}"));
     let (last, earlier) = records.split_last().expect("the appended record is read");
     assert_eq!(last.2, appended, "the appended record");
@@ -605,6 +605,55 @@ pub fn spool(data: &[u8]) {
         assert_eq!(&bytes[at + 8..at + 8 + payload.len()], payload.as_slice());
         assert_eq!(crc32fast::hash(payload), crc, "a record whose CRC fails");
     }
+}
+
+/// A record read back from a spool: its segment, its offset in the
+/// segment, and its payload.
+type Drained = (u64, u64, Vec<u8>);
+
+/// Opens the queue in `dir`, recovering whatever files are there; reads
+/// every record as the notifications' delivery loop does (a corrupt one
+/// is skipped), then appends `append` and reads on until the queue is
+/// empty, and closes it. Answers every record read, in order, or what
+/// failed. At most `limit` records are read.
+fn spool_drain(
+    dir: &std::path::Path,
+    append: &[u8],
+    limit: usize,
+) -> Result<Vec<Drained>, Box<dyn std::error::Error>> {
+    use berth_spool::{Record, Spool, SpoolOptions};
+    let spool = Spool::open(dir, SpoolOptions::new(1 << 20).name("fuzz"))?;
+    let mut records = Vec::new();
+    let result = spool_read_all(&spool, &mut records, limit).and_then(|()| {
+        spool.append(&Record::new(append)?)?.wait()?;
+        spool_read_all(&spool, &mut records, limit)
+    });
+    spool.close();
+    result.map(|()| records)
+}
+
+fn spool_read_all(
+    spool: &berth_spool::Spool,
+    records: &mut Vec<Drained>,
+    limit: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use berth_spool::ReadRecord;
+    while records.len() < limit {
+        let Some(head) = spool.next() else {
+            return Ok(());
+        };
+        let pos = head.position();
+        match spool.read(head)? {
+            ReadRecord::Record { payload, next } => {
+                if !spool.acknowledge(pos, next)? {
+                    return Err("a record read was no longer current".into());
+                }
+                records.push((pos.segment, pos.offset, payload));
+            }
+            ReadRecord::Corrupt { next, .. } => spool.skip(pos, next)?,
+        }
+    }
+    Ok(())
 }
 
 /// Saved hash states (`berth-digest`, Go's `MarshalBinary` form, as

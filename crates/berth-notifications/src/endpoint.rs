@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
+use berth_spool::{Position, ReadRecord, Spool};
 use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use tokio::sync::watch;
@@ -13,7 +14,6 @@ use tokio::time::Instant;
 use crate::error::Error;
 use crate::event::{Event, EventsMediaType, envelope_json};
 use crate::options::EndpointOptions;
-use crate::spool::{ReadRecord, Spool};
 
 /// The counters and gauges of one endpoint, for the metrics endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,19 +151,19 @@ impl Endpoint {
     }
 
     pub(crate) fn stats(&self) -> EndpointStats {
-        let (pending, queue_bytes) = self.spool.pending();
+        let spool = self.spool.stats();
         let last_status = self.last_status.load(Ordering::Relaxed);
         EndpointStats {
             name: self.name.clone(),
             url: self.url.clone(),
-            pending,
+            pending: spool.pending,
             delivered: self.delivered.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
-            dropped: self.spool.counters.dropped.load(Ordering::Relaxed),
-            spool_errors: self.spool.counters.errors.load(Ordering::Relaxed),
+            dropped: spool.dropped,
+            spool_errors: spool.errors,
             last_status: u16::try_from(last_status).ok().filter(|s| *s != 0),
-            queue_bytes,
+            queue_bytes: spool.bytes,
         }
     }
 
@@ -200,17 +200,18 @@ impl Endpoint {
             let next = tokio::task::spawn_blocking(move || spool.next())
                 .await
                 .unwrap_or_default();
-            let Some((pos, segment_len)) = next else {
+            let Some(head) = next else {
                 tokio::select! {
-                    _ = self.spool.appended.notified() => {}
+                    _ = self.spool.appended() => {}
                     changed = shutdown.changed() => if changed.is_err() {
                         return;
                     },
                 }
                 continue;
             };
+            let pos = head.position();
             let spool = self.spool.clone();
-            let read = tokio::task::spawn_blocking(move || spool.read(pos, segment_len)).await;
+            let read = tokio::task::spawn_blocking(move || spool.read(head)).await;
             let (payload, next) = match read {
                 Ok(Ok(ReadRecord::Record { payload, next })) => (payload, next),
                 Ok(Ok(ReadRecord::Corrupt { reason, next })) => {
@@ -304,16 +305,16 @@ impl Endpoint {
         }
     }
 
-    async fn is_current(&self, pos: crate::spool::Position) -> bool {
+    async fn is_current(&self, pos: Position) -> bool {
         let spool = self.spool.clone();
         tokio::task::spawn_blocking(move || spool.is_current(pos))
             .await
             .unwrap_or(false)
     }
 
-    async fn complete(&self, pos: crate::spool::Position, next: crate::spool::Position) {
+    async fn complete(&self, pos: Position, next: Position) {
         let spool = self.spool.clone();
-        match tokio::task::spawn_blocking(move || spool.complete(pos, next)).await {
+        match tokio::task::spawn_blocking(move || spool.acknowledge(pos, next)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
                 tracing::error!(endpoint = %self.name, error = %e,
@@ -323,7 +324,7 @@ impl Endpoint {
         }
     }
 
-    async fn skip(&self, pos: crate::spool::Position, next: Option<crate::spool::Position>) {
+    async fn skip(&self, pos: Position, next: Option<Position>) {
         let spool = self.spool.clone();
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || spool.skip(pos, next)).await {
             tracing::error!(endpoint = %self.name, error = %e,

@@ -34,6 +34,18 @@ pub enum Error {
     Closed,
 }
 
+impl From<berth_spool::Error> for Error {
+    fn from(e: berth_spool::Error) -> Error {
+        match e {
+            berth_spool::Error::Locked { path } => Error::Locked { path },
+            berth_spool::Error::Io { path, source } => Error::Io { path, source },
+            berth_spool::Error::Closed => Error::Closed,
+            berth_spool::Error::Invalid(message) => Error::Invalid(message),
+            other => Error::Invalid(other.to_string()),
+        }
+    }
+}
+
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io {

@@ -73,8 +73,9 @@
 //! full), the call still succeeds — what it did has happened — and the
 //! failure is logged and counted in [`EndpointStats::spool_errors`].
 //!
-//! The spool format, the full-queue policy (the oldest events are dropped)
-//! and the differences from Distribution are described in
+//! Each queue is a [`berth_spool::Spool`] carrying the events as JSON
+//! records. The spool format, the full-queue policy (the oldest events
+//! are dropped) and the differences from Distribution are described in
 //! `docs/notifications.md`.
 
 #![deny(missing_docs)]
@@ -85,11 +86,6 @@ mod event;
 mod listener;
 mod notifier;
 mod options;
-mod spool;
-
-#[cfg(feature = "fuzzing")]
-#[doc(hidden)]
-pub mod fuzzing;
 
 pub use endpoint::EndpointStats;
 pub use error::Error;

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use berth_core::Namespace;
+use berth_spool::{MAX_RECORD_LEN, Record, Spool, SpoolOptions};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -14,7 +15,6 @@ use crate::error::Error;
 use crate::event::{Event, EventsMediaType, SourceRecord};
 use crate::listener::{ListenerNamespace, RequestContext, RequestListener};
 use crate::options::NotificationsOptions;
-use crate::spool::{MAX_RECORD_LEN, Spool, frame};
 
 /// Sends registry events to the configured endpoints.
 ///
@@ -65,28 +65,28 @@ impl Shared {
                 payload.len()
             )));
         }
-        let framed = frame(&payload);
+        let record = Record::new(&payload)?;
         let mut waiting = Vec::with_capacity(targets.len());
         let mut first_error = None;
         for endpoint in &targets {
-            match endpoint.spool.submit(framed.clone()) {
-                Ok(receiver) => waiting.push((endpoint, receiver)),
+            match endpoint.spool.append(&record) {
+                Ok(commit) => waiting.push((endpoint, commit)),
                 Err(e) => {
-                    first_error.get_or_insert(e);
+                    first_error.get_or_insert(Error::from(e));
                 }
             }
         }
-        for (endpoint, receiver) in waiting {
-            match receiver.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
+        for (endpoint, commit) in waiting {
+            match commit.await {
+                Ok(()) => {}
+                Err(berth_spool::Error::Io { source, .. }) => {
                     first_error.get_or_insert(Error::io(
                         PathBuf::from(format!("<queue of endpoint {}>", endpoint.name)),
-                        e,
+                        source,
                     ));
                 }
-                Err(_) => {
-                    first_error.get_or_insert(Error::Closed);
+                Err(e) => {
+                    first_error.get_or_insert(Error::from(e));
                 }
             }
         }
@@ -166,16 +166,15 @@ impl Notifier {
         let mut endpoints = Vec::new();
         for (endpoint, client, headers) in prepared {
             let dir = options.spool_dir.join(endpoint_dir_name(&endpoint.name));
-            let max = options.max_queue_bytes;
-            let label = endpoint.name.clone();
-            let opened = tokio::task::spawn_blocking(move || Spool::open(&dir, max, &label))
+            let spool_options = SpoolOptions::new(options.max_queue_bytes).name(&endpoint.name);
+            let opened = tokio::task::spawn_blocking(move || Spool::open(&dir, spool_options))
                 .await
                 .map_err(|e| Error::Invalid(format!("opening the spool: {e}")))?;
             let spool = match opened {
                 Ok(spool) => spool,
                 Err(e) => {
                     close_all(spools).await;
-                    return Err(e);
+                    return Err(e.into());
                 }
             };
             spools.push(spool.clone());
