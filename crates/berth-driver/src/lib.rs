@@ -55,6 +55,8 @@
 //! contract.
 
 #![deny(missing_docs)]
+// Unsafe code only in `filesystem::sys`, each call with its SAFETY argument.
+#![deny(unsafe_code)]
 
 mod driver;
 mod error;
