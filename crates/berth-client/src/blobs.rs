@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use base64::Engine as _;
+use berth_api::Route;
 use berth_api::headers::{CONTENT_DIGEST, UPLOAD_UUID};
 use berth_core::{
     BlobContent, BlobDeleter, BlobIngester, BlobProvider, BlobStatter, BlobWriter, ByteStream,
@@ -21,7 +22,7 @@ use futures_util::StreamExt;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, HeaderValue, LOCATION, RANGE};
 use reqwest::{Method, Response, StatusCode, Url};
 
-use crate::client::{Call, Inner, Target, header_str, header_u64};
+use crate::client::{Call, Inner, header_str, header_u64};
 use crate::error::BodyError;
 use crate::repository::Repo;
 use crate::verify::{Expect, body_stream};
@@ -64,8 +65,20 @@ impl RemoteBlobs {
         self.repo.name.as_str()
     }
 
-    fn blob_url(&self, digest: &Digest) -> Result<Url> {
-        self.inner().url(&format!("{}/blobs/{digest}", self.name()))
+    /// The route of the blob `digest`.
+    fn blob<'a>(&'a self, digest: &'a Digest) -> Route<'a> {
+        Route::Blob {
+            name: self.name(),
+            digest: digest.as_str(),
+        }
+    }
+
+    /// The route of the upload `id` (a bare id or an upload URL).
+    fn upload_route<'a>(&'a self, id: &'a str) -> Route<'a> {
+        Route::Upload {
+            name: self.name(),
+            id,
+        }
     }
 
     /// Pushes `body` in one streamed `PUT` (after the `POST` that opens the
@@ -85,7 +98,7 @@ impl RemoteBlobs {
         let checked = checked_stream(body, digest.clone(), size, failure.clone(), sent.clone());
         let mut url = writer.location.clone();
         url.query_pairs_mut().append_pair("digest", digest.as_str());
-        let mut call = Call::new(Method::PUT, url, Target::Upload(self.name(), &writer.id))
+        let mut call = Call::new(Method::PUT, url, self.upload_route(&writer.id))
             .header(CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM))
             .stream_body(reqwest::Body::wrap_stream(checked))
             .idempotent(false)
@@ -161,21 +174,20 @@ impl RemoteBlobs {
 
     /// `POST /v2/<name>/blobs/uploads/` (with `mount` and `from`).
     async fn start(&self, mount: Option<(&RepositoryName, &Digest)>) -> Result<Started> {
-        let mut url = self
-            .inner()
-            .url(&format!("{}/blobs/uploads/", self.name()))?;
+        let route = Route::UploadStart { name: self.name() };
+        let mut url = self.inner().url(&route)?;
         if let Some((from, digest)) = mount {
             url.query_pairs_mut()
                 .append_pair("mount", digest.as_str())
                 .append_pair("from", from.as_str());
         }
-        let from = mount.map(|(from, _)| from.as_str());
+        let mut call = Call::new(Method::POST, url, route);
+        if let Some((from, _)) = mount {
+            call = call.mount_from(from.as_str());
+        }
         let response = self
             .inner()
-            .send(
-                Call::new(Method::POST, url, Target::UploadStart(self.name(), from)),
-                &[StatusCode::CREATED, StatusCode::ACCEPTED],
-            )
+            .send(call, &[StatusCode::CREATED, StatusCode::ACCEPTED])
             .await?;
         if response.status() == StatusCode::CREATED {
             if let Some((_, digest)) = mount {
@@ -229,8 +241,9 @@ impl RemoteBlobs {
             let at = r.start.min(size_of(&descriptor));
             return Ok(empty_content(descriptor, at));
         }
-        let url = self.blob_url(digest)?;
-        let mut call = Call::new(Method::GET, url, Target::Blob(self.name(), digest)).streamed();
+        let route = self.blob(digest);
+        let url = self.inner().url(&route)?;
+        let mut call = Call::new(Method::GET, url, route).streamed();
         if let Some(r) = &range {
             let value = format!("bytes={}-{}", r.start, r.end - 1);
             call = call.header(
@@ -516,13 +529,11 @@ fn checked_stream(
 #[async_trait]
 impl BlobStatter for RemoteBlobs {
     async fn stat(&self, digest: &Digest) -> Result<Descriptor> {
-        let url = self.blob_url(digest)?;
+        let route = self.blob(digest);
+        let url = self.inner().url(&route)?;
         let response = self
             .inner()
-            .send(
-                Call::new(Method::HEAD, url, Target::Blob(self.name(), digest)),
-                &[StatusCode::OK],
-            )
+            .send(Call::new(Method::HEAD, url, route), &[StatusCode::OK])
             .await?;
         let size = header_u64(response.headers(), CONTENT_LENGTH).ok_or_else(|| {
             Error::backend(
@@ -576,7 +587,7 @@ impl BlobIngester for RemoteBlobs {
         let mut url = writer.location.clone();
         url.query_pairs_mut().append_pair("digest", digest.as_str());
         let size = content.len() as u64;
-        let call = Call::new(Method::PUT, url, Target::Upload(self.name(), &writer.id))
+        let call = Call::new(Method::PUT, url, self.upload_route(&writer.id))
             .header(CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM))
             .body(content)
             .idempotent(false);
@@ -625,8 +636,7 @@ impl BlobIngester for RemoteBlobs {
         } else if id.starts_with('/') {
             base.join(id).map_err(|_| unknown())?
         } else if !id.is_empty() && !id.contains(['/', '?', '#', '%']) {
-            self.inner()
-                .url(&format!("{}/blobs/uploads/{id}", self.name()))?
+            self.inner().url(&self.upload_route(id))?
         } else {
             return Err(unknown());
         };
@@ -638,7 +648,7 @@ impl BlobIngester for RemoteBlobs {
         let response = self
             .inner()
             .send(
-                Call::new(Method::GET, url.clone(), Target::Upload(self.name(), id)),
+                Call::new(Method::GET, url.clone(), self.upload_route(id)),
                 &[StatusCode::NO_CONTENT, StatusCode::OK],
             )
             .await
@@ -678,10 +688,11 @@ impl BlobIngester for RemoteBlobs {
 #[async_trait]
 impl BlobDeleter for RemoteBlobs {
     async fn delete(&self, digest: &Digest) -> Result<()> {
-        let url = self.blob_url(digest)?;
+        let route = self.blob(digest);
+        let url = self.inner().url(&route)?;
         self.inner()
             .send(
-                Call::new(Method::DELETE, url, Target::Blob(self.name(), digest)),
+                Call::new(Method::DELETE, url, route),
                 &[StatusCode::ACCEPTED, StatusCode::NO_CONTENT, StatusCode::OK],
             )
             .await
@@ -764,11 +775,10 @@ impl BlobWriter for RemoteBlobWriter {
         let len = chunk.len() as u64;
         let range = format!("{}-{}", self.size, self.size + len - 1);
         let hashed = chunk.clone();
-        let name = self.blobs.name().to_owned();
         let call = Call::new(
             Method::PATCH,
             self.location.clone(),
-            Target::Upload(&name, &self.id),
+            self.blobs.upload_route(&self.id),
         )
         .header(CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM))
         .header(
@@ -829,8 +839,7 @@ impl BlobWriter for RemoteBlobWriter {
         }
         let mut url = self.location.clone();
         url.query_pairs_mut().append_pair("digest", digest.as_str());
-        let name = self.blobs.name().to_owned();
-        let call = Call::new(Method::PUT, url, Target::Upload(&name, &self.id))
+        let call = Call::new(Method::PUT, url, self.blobs.upload_route(&self.id))
             .header(CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM))
             .idempotent(false);
         let result = self
@@ -853,11 +862,10 @@ impl BlobWriter for RemoteBlobWriter {
     }
 
     async fn cancel(self: Box<Self>) -> Result<()> {
-        let name = self.blobs.name().to_owned();
         let call = Call::new(
             Method::DELETE,
             self.location.clone(),
-            Target::Upload(&name, &self.id),
+            self.blobs.upload_route(&self.id),
         );
         self.blobs
             .inner()
