@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
-use berth_api::{ErrorCode, Route, UrlBuilder};
+use berth_api::{ErrorBody, ErrorCode, ErrorEntry, Route, UrlBuilder};
 use berth_core::{Error, Page, PageRequest, Result};
 use berth_digest::Digest;
 use berth_manifest::ManifestRegistry;
@@ -700,7 +700,7 @@ impl Inner {
                 .await
                 .unwrap_or_default()
         };
-        let entry = parse_errors(&body);
+        let entry = ErrorBody::first(&body);
         self.map_error(&call.method, call.url.path(), status, entry, call.route)
     }
 
@@ -709,7 +709,7 @@ impl Inner {
         method: &Method,
         path: &str,
         status: StatusCode,
-        entry: Option<WireError>,
+        entry: Option<ErrorEntry>,
         route: Route<'_>,
     ) -> Error {
         let code = entry.as_ref().and_then(|e| ErrorCode::parse(&e.code));
@@ -844,35 +844,13 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
 }
 
-/// One entry of a v2 error body, leniently.
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct WireError {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    detail: Option<serde_json::Value>,
-}
-
-fn parse_errors(body: &[u8]) -> Option<WireError> {
-    #[derive(Deserialize)]
-    struct Body {
-        #[serde(default)]
-        errors: Vec<WireError>,
-    }
-    serde_json::from_slice::<Body>(body)
-        .ok()
-        .and_then(|b| b.errors.into_iter().next())
-}
-
 fn first_error(body: &[u8], status: StatusCode) -> (Option<String>, String) {
     #[derive(Deserialize)]
     struct OAuth {
         error: Option<String>,
         error_description: Option<String>,
     }
-    if let Some(e) = parse_errors(body) {
+    if let Some(e) = ErrorBody::first(body) {
         return (Some(e.code).filter(|c| !c.is_empty()), e.message);
     }
     if let Ok(OAuth {
@@ -1005,11 +983,11 @@ mod tests {
 
     #[test]
     fn error_bodies() {
-        let e = parse_errors(br#"{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"}]}"#).unwrap();
+        let e = ErrorBody::first(br#"{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"}]}"#).unwrap();
         assert_eq!(e.code, "MANIFEST_BLOB_UNKNOWN");
         assert!(detail_digest(e.detail.as_ref()).is_some());
-        assert!(parse_errors(b"404 page not found").is_none());
-        assert!(parse_errors(br#"{"errors":[{"code":"X"}]}"#).is_some());
+        assert!(ErrorBody::first(b"404 page not found").is_none());
+        assert!(ErrorBody::first(br#"{"errors":[{"code":"X"}]}"#).is_some());
         assert_eq!(
             first_error(
                 br#"{"error":"invalid_grant","error_description":"bad"}"#,
