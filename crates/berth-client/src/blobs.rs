@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use berth_api::Route;
 use berth_api::headers::{CONTENT_DIGEST, UPLOAD_UUID};
+use berth_api::ranges::{ChunkRange, ContentRange, range_request};
 use berth_core::{
     BlobContent, BlobDeleter, BlobIngester, BlobProvider, BlobStatter, BlobWriter, ByteStream,
     CreateOptions, Created, Error, ErrorKind, Result,
@@ -245,7 +246,7 @@ impl RemoteBlobs {
         let url = self.inner().url(&route)?;
         let mut call = Call::new(Method::GET, url, route).streamed();
         if let Some(r) = &range {
-            let value = format!("bytes={}-{}", r.start, r.end - 1);
+            let value = range_request(r);
             call = call.header(
                 RANGE,
                 HeaderValue::from_str(&value)
@@ -275,8 +276,11 @@ impl RemoteBlobs {
                 Ok(empty_content(descriptor, at))
             }
             StatusCode::PARTIAL_CONTENT => {
-                let Some((first, last, total)) =
-                    header_str(response.headers(), CONTENT_RANGE).and_then(parse_content_range)
+                let Some(ContentRange {
+                    first,
+                    last,
+                    size: total,
+                }) = header_str(response.headers(), CONTENT_RANGE).and_then(ContentRange::parse)
                 else {
                     return Err(bad_answer(
                         self.name(),
@@ -403,20 +407,6 @@ fn descriptor(response: &Response, digest: &Digest, size: u64) -> Descriptor {
         digest.clone(),
         i64::try_from(size).unwrap_or(i64::MAX),
     )
-}
-
-/// `bytes FIRST-LAST/TOTAL` (TOTAL may be `*`).
-fn parse_content_range(value: &str) -> Option<(u64, u64, Option<u64>)> {
-    let rest = value.trim().strip_prefix("bytes")?.trim_start();
-    let (span, total) = rest.split_once('/')?;
-    let (first, last) = span.trim().split_once('-')?;
-    let first: u64 = first.trim().parse().ok()?;
-    let last: u64 = last.trim().parse().ok()?;
-    let total = match total.trim() {
-        "*" => None,
-        t => Some(t.parse().ok()?),
-    };
-    (first <= last).then_some((first, last, total))
 }
 
 /// The descriptor of a committed upload.
@@ -663,10 +653,10 @@ impl BlobIngester for RemoteBlobs {
             None => url,
         };
         let state = distribution_state(&location);
-        let size = match header_str(response.headers(), RANGE).and_then(parse_range) {
+        let size = match header_str(response.headers(), RANGE).and_then(ChunkRange::parse) {
             // "0-0" is both "empty" and "one byte" in Distribution's answers.
-            Some((0, 0)) => state.as_ref().map_or(0, |s| s.offset),
-            Some((_, last)) => last + 1,
+            Some(ChunkRange { start: 0, end: 0 }) => state.as_ref().map_or(0, |s| s.offset),
+            Some(ChunkRange { end, .. }) => end + 1,
             None => 0,
         };
         let started_at = state
@@ -773,7 +763,11 @@ impl BlobWriter for RemoteBlobWriter {
             return Ok(());
         }
         let len = chunk.len() as u64;
-        let range = format!("{}-{}", self.size, self.size + len - 1);
+        let range = ChunkRange {
+            start: self.size,
+            end: self.size + len - 1,
+        }
+        .to_string();
         let hashed = chunk.clone();
         let call = Call::new(
             Method::PATCH,
@@ -795,8 +789,8 @@ impl BlobWriter for RemoteBlobWriter {
         self.set_location(&response)?;
         let expected = self.size + len;
         let answered = header_str(response.headers(), RANGE)
-            .and_then(parse_range)
-            .map(|(_, last)| last + 1);
+            .and_then(ChunkRange::parse)
+            .map(|r| r.end + 1);
         if let Some(digester) = &mut self.digester {
             digester.update(&hashed);
         }
@@ -882,14 +876,6 @@ impl BlobWriter for RemoteBlobWriter {
     }
 }
 
-/// `FIRST-LAST` of an upload's `Range` header (`bytes=` optional).
-fn parse_range(value: &str) -> Option<(u64, u64)> {
-    let value = value.trim();
-    let value = value.strip_prefix("bytes=").unwrap_or(value);
-    let (first, last) = value.split_once('-')?;
-    Some((first.trim().parse().ok()?, last.trim().parse().ok()?))
-}
-
 /// What Distribution signs into its upload URLs (`_state`): a 32-byte
 /// HMAC, then JSON with the offset and start time.
 struct UploadState {
@@ -928,6 +914,10 @@ mod tests {
 
     #[test]
     fn content_ranges() {
+        // The parsers are berth-api's; these are the answers read here.
+        let parse_content_range =
+            |v: &str| ContentRange::parse(v).map(|c| (c.first, c.last, c.size));
+        let parse_range = |v: &str| ChunkRange::parse(v).map(|c| (c.start, c.end));
         assert_eq!(parse_content_range("bytes 0-0/2"), Some((0, 0, Some(2))));
         assert_eq!(parse_content_range("bytes 5-9/*"), Some((5, 9, None)));
         assert_eq!(parse_content_range("bytes 9-5/10"), None);
