@@ -182,12 +182,18 @@ async fn dispatch(
         }
     };
     let headers = response.headers_mut();
-    headers.insert(
-        HeaderName::from_static("docker-distribution-api-version"),
-        HeaderValue::from_static(berth_api::headers::API_VERSION_VALUE),
-    );
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        headers.insert(HeaderName::from_static("x-request-id"), value);
+    // berth-api's names are valid header names (a test below checks).
+    if let Ok(name) = HeaderName::try_from(berth_api::headers::API_VERSION) {
+        headers.insert(
+            name,
+            HeaderValue::from_static(berth_api::headers::API_VERSION_VALUE),
+        );
+    }
+    if let (Ok(name), Ok(value)) = (
+        HeaderName::try_from(berth_api::headers::REQUEST_ID),
+        HeaderValue::from_str(&request_id),
+    ) {
+        headers.insert(name, value);
     }
     for (name, value) in &state.extra_headers {
         headers.insert(name.clone(), value.clone());
@@ -331,7 +337,7 @@ async fn authorize(
         )
     };
     let mut request = berth_auth::Request::new().with_host(&host);
-    request.authorization = text("authorization");
+    request.authorization = text(header::AUTHORIZATION.as_str());
     request.scheme = text(berth_api::headers::FORWARDED_PROTO);
     request.remote_addr = remote.as_deref();
     let access = required_access(route, req.method());
@@ -582,5 +588,25 @@ mod tests {
             scope_access(Scope::mount_source("c")),
             [Access::repository("c", Access::PULL)]
         );
+    }
+
+    #[test]
+    fn api_header_names_are_header_names() {
+        use berth_api::headers::*;
+        for name in [
+            API_VERSION,
+            CONTENT_DIGEST,
+            UPLOAD_UUID,
+            OCI_SUBJECT,
+            OCI_FILTERS_APPLIED,
+            OCI_CHUNK_MIN_LENGTH,
+            CONTENT_TYPE_OPTIONS,
+            FORWARDED_PROTO,
+            FORWARDED_HOST,
+            REQUEST_ID,
+        ] {
+            let parsed = HeaderName::try_from(name).map(|n| n.as_str().to_owned());
+            assert_eq!(parsed.ok(), Some(name.to_ascii_lowercase()), "{name}");
+        }
     }
 }
