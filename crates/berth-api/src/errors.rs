@@ -188,11 +188,18 @@ impl std::fmt::Display for ErrorCode {
 }
 
 /// One entry of an error body.
+///
+/// The server writes it; the client reads it leniently, as registries
+/// write it: a missing `code` or `message` is empty, `detail` is any JSON
+/// (Distribution puts a string, an object or an array there), and unknown
+/// fields are ignored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorEntry {
-    /// The code, e.g. `BLOB_UNKNOWN`.
+    /// The code, e.g. `BLOB_UNKNOWN` ([`ErrorCode::parse`] reads it).
+    #[serde(default)]
     pub code: String,
     /// A human-readable message.
+    #[serde(default)]
     pub message: String,
     /// Unstructured detail (here: what exactly was wrong), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -200,10 +207,38 @@ pub struct ErrorEntry {
 }
 
 /// The body of every error response: `{"errors":[{"code","message","detail"}]}`.
+///
+/// ```
+/// use berth_api::{ApiError, ErrorBody, ErrorCode};
+///
+/// // What the server writes, the client reads back.
+/// let written = ApiError::new(ErrorCode::NameUnknown).to_json();
+/// let entry = ErrorBody::first(&written).unwrap();
+/// assert_eq!(ErrorCode::parse(&entry.code), Some(ErrorCode::NameUnknown));
+///
+/// // Leniently: whatever is missing is empty.
+/// let entry = ErrorBody::first(br#"{"errors":[{"detail":["x"]}]}"#).unwrap();
+/// assert_eq!((entry.code.as_str(), entry.message.as_str()), ("", ""));
+/// assert!(ErrorBody::first(b"404 page not found").is_none());
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
-    /// The errors, usually one.
+    /// The errors, usually one (none when a body has no `errors`).
+    #[serde(default)]
     pub errors: Vec<ErrorEntry>,
+}
+
+impl ErrorBody {
+    /// Reads an error body, leniently (see [`ErrorEntry`]); `None` when
+    /// it is not a JSON object of that shape.
+    pub fn parse(body: &[u8]) -> Option<ErrorBody> {
+        serde_json::from_slice(body).ok()
+    }
+
+    /// The first entry of an error body, if it is one and has any.
+    pub fn first(body: &[u8]) -> Option<ErrorEntry> {
+        ErrorBody::parse(body).and_then(|b| b.errors.into_iter().next())
+    }
 }
 
 /// An error response: its code, and what to say about it.

@@ -2,13 +2,17 @@
 //! Docker Registry HTTP API V2, shared by berth's server and client.
 //!
 //! - [`ErrorCode`]: every error code with its HTTP status and message, and
-//!   [`ApiError`] / [`ErrorBody`], the `{"errors":[…]}` body; a
-//!   [`berth_core::Error`] converts to the right code.
-//! - [`Route`]: which endpoint a request path names.
-//! - [`UrlBuilder`]: absolute or relative URLs honouring `http.host`,
-//!   `http.prefix`, `http.relativeurls` and `X-Forwarded-*`.
+//!   [`ApiError`] / [`ErrorBody`], the `{"errors":[…]}` body the server
+//!   writes and the client reads back (leniently); a [`berth_core::Error`]
+//!   converts to the right code.
+//! - [`Route`]: which endpoint a request path names, and the [`Scope`]
+//!   (resource and actions) a request to it needs: the one mapping the
+//!   server's access control and the client's token requests share.
+//! - [`UrlBuilder`]: a route's URL, absolute or relative, honouring
+//!   `http.host`, `http.prefix`, `http.relativeurls` and `X-Forwarded-*`.
 //! - [`headers`]: header names.
-//! - [`ranges`]: `Range` and `Content-Range` of blobs and upload chunks.
+//! - [`ranges`]: `Range` and `Content-Range` of blobs and upload chunks,
+//!   written and parsed (the one range parser of the workspace).
 //! - [`query`]: query strings and the `n` / `last` pagination of listings.
 //!
 //! ```
@@ -38,7 +42,7 @@ mod routes;
 mod urls;
 
 pub use errors::{ApiError, ErrorBody, ErrorCode, ErrorEntry};
-pub use routes::Route;
+pub use routes::{Route, Scope};
 pub use urls::{UrlBuilder, encode_query_value};
 
 /// The README's example, compiled and run as a doc test.

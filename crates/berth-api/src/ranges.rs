@@ -1,17 +1,25 @@
-//! Byte ranges on the wire: a blob GET's `Range` request header and the
-//! `Content-Range` it is answered with, an upload chunk's `Content-Range`,
-//! and the `Range` header that says how much of an upload has arrived.
+//! Byte ranges on the wire, both ways: a blob GET's `Range` request header
+//! ([`range_request`] writes it, [`RangeRequest`] reads it) and the
+//! `Content-Range` it is answered with ([`content_range`] writes it,
+//! [`ContentRange`] reads it), an upload chunk's `Content-Range`, and the
+//! `Range` header that says how much of an upload has arrived
+//! ([`upload_range`] writes it; [`ChunkRange`] reads both).
 //!
 //! ```
-//! use berth_api::ranges::{ChunkRange, RangeRequest, upload_range};
+//! use berth_api::ranges::{ChunkRange, ContentRange, RangeRequest, content_range, range_request, upload_range};
 //!
+//! assert_eq!(range_request(&(10..20)), "bytes=10-19");
 //! assert_eq!(RangeRequest::parse("bytes=10-19", 100), RangeRequest::Part(10..20));
 //! assert_eq!(RangeRequest::parse("bytes=-5", 100), RangeRequest::Part(95..100));
 //! assert_eq!(RangeRequest::parse("bytes=100-", 100), RangeRequest::Unsatisfiable);
 //!
+//! let answered = ContentRange::parse(&content_range(&(10..20), 100)).unwrap();
+//! assert_eq!(answered, ContentRange { first: 10, last: 19, size: Some(100) });
+//!
 //! let chunk = ChunkRange::parse("0-99").unwrap();
 //! assert_eq!((chunk.start, chunk.len()), (0, 100));
 //! assert_eq!(upload_range(100), "0-99");
+//! assert_eq!(ChunkRange::parse(&upload_range(100)).map(|r| r.end), Some(99));
 //! ```
 
 use std::ops::Range;
@@ -72,9 +80,50 @@ impl RangeRequest {
     }
 }
 
+/// The `Range` header asking for `part` (not empty) of a blob:
+/// `bytes=a-b`, what [`RangeRequest::parse`] reads.
+pub fn range_request(part: &Range<u64>) -> String {
+    format!("bytes={}-{}", part.start, part.end.saturating_sub(1))
+}
+
 /// The `Content-Range` of a partial blob response: `bytes a-b/size`.
 pub fn content_range(part: &Range<u64>, size: u64) -> String {
     format!("bytes {}-{}/{size}", part.start, part.end.saturating_sub(1))
+}
+
+/// The `Content-Range` of a partial (`206`) blob response, read back:
+/// `bytes <first>-<last>/<size>`, the size `*` when the server does not
+/// know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentRange {
+    /// The first byte's offset.
+    pub first: u64,
+    /// The last byte's offset (inclusive).
+    pub last: u64,
+    /// The whole blob's size, if given.
+    pub size: Option<u64>,
+}
+
+impl ContentRange {
+    /// Parses the header's value; `None` when it is not `bytes
+    /// <first>-<last>/<size or *>` with `first <= last` (an unsatisfied
+    /// `bytes */<size>` names no bytes).
+    pub fn parse(value: &str) -> Option<ContentRange> {
+        let rest = value.trim().strip_prefix("bytes")?.trim_start();
+        let (span, size) = rest.split_once('/')?;
+        let (first, last) = span.trim().split_once('-')?;
+        let (first, last) = (number(first.trim())?, number(last.trim())?);
+        let size = match size.trim() {
+            "*" => None,
+            size => Some(number(size)?),
+        };
+        (first <= last).then_some(ContentRange { first, last, size })
+    }
+
+    /// The bytes it names.
+    pub fn range(&self) -> Range<u64> {
+        self.first..self.last.saturating_add(1)
+    }
 }
 
 /// The `Content-Range` of a `416` answer: `bytes */size`.
@@ -90,7 +139,8 @@ pub fn upload_range(size: u64) -> String {
 
 /// The `Content-Range` of an upload chunk: `<start>-<end>`, both inclusive
 /// (also accepted with a `bytes ` or `bytes=` prefix, as some clients
-/// send it).
+/// send it). The `Range` header of an upload's status ([`upload_range`])
+/// has the same form and is read with it too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkRange {
     /// The first byte's offset in the blob.
@@ -201,7 +251,51 @@ mod tests {
     }
 
     #[test]
+    fn content_ranges() {
+        let ok = |s: &str, first, last, size| {
+            assert_eq!(
+                ContentRange::parse(s),
+                Some(ContentRange { first, last, size }),
+                "{s}"
+            )
+        };
+        ok("bytes 0-0/2", 0, 0, Some(2));
+        ok("bytes 5-9/*", 5, 9, None);
+        ok(" bytes 10-19/100 ", 10, 19, Some(100));
+        ok("bytes  1 - 2 / 3", 1, 2, Some(3));
+        for bad in [
+            "bytes 9-5/10",
+            "items 0-1/2",
+            "bytes */100",
+            "bytes 0-1",
+            "bytes 0-/2",
+            "bytes a-b/2",
+            "bytes 0-1/x",
+            "bytes 0-1/-2",
+            "",
+        ] {
+            assert_eq!(ContentRange::parse(bad), None, "{bad}");
+        }
+        assert_eq!(
+            ContentRange::parse("bytes 5-9/*").map(|c| c.range()),
+            Some(5..10)
+        );
+        for (part, size) in [(0..1, 1), (10..20, 100), (99..100, 100)] {
+            assert_eq!(
+                ContentRange::parse(&content_range(&part, size)).map(|c| (c.range(), c.size)),
+                Some((part, Some(size)))
+            );
+        }
+    }
+
+    #[test]
     fn headers() {
+        assert_eq!(range_request(&(0..10)), "bytes=0-9");
+        assert_eq!(range_request(&(5..6)), "bytes=5-5");
+        assert_eq!(
+            RangeRequest::parse(&range_request(&(10..20)), 100),
+            RangeRequest::Part(10..20)
+        );
         assert_eq!(content_range(&(0..10), 100), "bytes 0-9/100");
         assert_eq!(unsatisfied_range(100), "bytes */100");
         assert_eq!(upload_range(0), "0-0");

@@ -17,9 +17,25 @@
 //! longest prefix that leaves a valid endpoint suffix). The name, reference
 //! and digest are returned as written; validating them is the caller's
 //! job, so that the right error code can be answered.
+//!
+//! The table also says what each endpoint needs: [`Route::scope`] is the
+//! access a request asks of the access controller (server) and of the
+//! token server (client, through [`Route::token_scopes`]), and
+//! [`UrlBuilder::route`](crate::UrlBuilder::route) builds a route's URL.
+//!
+//! | route | `GET`, `HEAD` | `POST`, `PUT`, `PATCH` | `DELETE` |
+//! |---|---|---|---|
+//! | [`Route::Base`] | (authentication only) | (authentication only) | (authentication only) |
+//! | [`Route::Catalog`] | `registry:catalog:*` | `registry:catalog:*` | `registry:catalog:*` |
+//! | any other | `repository:<name>:pull` | `repository:<name>:pull,push` | `repository:<name>:delete` |
+//!
+//! A cross-repository mount (`POST …/blobs/uploads/?mount=…&from=<from>`)
+//! also needs [`Scope::mount_source`]: `repository:<from>:pull`.
+
+use std::fmt;
 
 /// An endpoint of the v2 API, with the parts of its path.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route<'a> {
     /// `/v2/`: the API version check.
     Base,
@@ -147,6 +163,136 @@ impl<'a> Route<'a> {
             Route::Referrers { .. } => "referrers",
         }
     }
+
+    /// What a `method` request on this route needs: the resource and its
+    /// actions, as Distribution asks for them. `None` when it needs
+    /// nothing but authentication (`/v2/`, and methods the repository
+    /// endpoints do not know).
+    ///
+    /// ```
+    /// use berth_api::{Route, Scope};
+    ///
+    /// let blob = Route::Blob { name: "a/b", digest: "sha256:abc" };
+    /// assert_eq!(blob.scope("HEAD"), Some(Scope::repository("a/b", Scope::PULL)));
+    /// assert_eq!(blob.scope("DELETE").unwrap().to_string(), "repository:a/b:delete");
+    /// let upload = Route::UploadStart { name: "a" };
+    /// assert_eq!(upload.scope("POST").unwrap().to_string(), "repository:a:pull,push");
+    /// assert_eq!(Route::Catalog.scope("GET"), Some(Scope::catalog()));
+    /// assert_eq!(Route::Base.scope("GET"), None);
+    /// ```
+    pub fn scope(&self, method: &str) -> Option<Scope<'a>> {
+        let name = match *self {
+            Route::Base => return None,
+            Route::Catalog => return Some(Scope::catalog()),
+            Route::Tags { name }
+            | Route::Manifest { name, .. }
+            | Route::Blob { name, .. }
+            | Route::UploadStart { name }
+            | Route::Upload { name, .. }
+            | Route::Referrers { name, .. } => name,
+        };
+        let actions = match method {
+            "GET" | "HEAD" => Scope::PULL,
+            "POST" | "PUT" | "PATCH" => Scope::PULL_PUSH,
+            "DELETE" => Scope::DELETE,
+            _ => return None,
+        };
+        Some(Scope::repository(name, actions))
+    }
+
+    /// The token scopes a client asks for to send `method` to this route,
+    /// sorted, as Distribution's client asks for them: the route's
+    /// [`scope`](Route::scope), and for an upload started as a mount from
+    /// another repository `mount_from`, pull on that one.
+    ///
+    /// ```
+    /// use berth_api::Route;
+    ///
+    /// let start = Route::UploadStart { name: "a" };
+    /// assert_eq!(
+    ///     start.token_scopes("POST", Some("b")),
+    ///     ["repository:a:pull,push", "repository:b:pull"]
+    /// );
+    /// assert_eq!(start.token_scopes("POST", Some("a")), ["repository:a:pull,push"]);
+    /// assert!(Route::Base.token_scopes("GET", None).is_empty());
+    /// ```
+    pub fn token_scopes(&self, method: &str, mount_from: Option<&str>) -> Vec<String> {
+        let mut scopes: Vec<String> = self.scope(method).iter().map(Scope::to_string).collect();
+        if let (Route::UploadStart { name }, Some(from)) = (self, mount_from)
+            && from != *name
+        {
+            scopes.push(Scope::mount_source(from).to_string());
+        }
+        scopes.sort();
+        scopes
+    }
+}
+
+/// A resource and the actions a request needs on it: one token scope
+/// (`repository:<name>:pull,push`, `registry:catalog:*`).
+///
+/// The server asks its access controller for each action; the client asks
+/// the token server for the scope as [displayed](fmt::Display).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Scope<'a> {
+    /// The resource type: [`Scope::REPOSITORY`] or [`Scope::REGISTRY`].
+    pub resource_type: &'static str,
+    /// The resource name: a repository name, or `catalog`.
+    pub name: &'a str,
+    /// The actions, never empty.
+    pub actions: &'static [&'static str],
+}
+
+impl<'a> Scope<'a> {
+    /// The resource type of repositories.
+    pub const REPOSITORY: &'static str = "repository";
+    /// The resource type of registry-wide resources (the catalog).
+    pub const REGISTRY: &'static str = "registry";
+    /// Reading a repository.
+    pub const PULL: &'static [&'static str] = &["pull"];
+    /// Writing a repository (which reads it too).
+    pub const PULL_PUSH: &'static [&'static str] = &["pull", "push"];
+    /// Deleting from a repository.
+    pub const DELETE: &'static [&'static str] = &["delete"];
+    /// Every action: what the catalog asks for.
+    pub const ANY: &'static [&'static str] = &["*"];
+
+    /// `actions` on the repository `name`.
+    pub const fn repository(name: &'a str, actions: &'static [&'static str]) -> Scope<'a> {
+        Scope {
+            resource_type: Scope::REPOSITORY,
+            name,
+            actions,
+        }
+    }
+
+    /// Listing the catalog: `registry:catalog:*`.
+    pub const fn catalog() -> Scope<'static> {
+        Scope {
+            resource_type: Scope::REGISTRY,
+            name: "catalog",
+            actions: Scope::ANY,
+        }
+    }
+
+    /// What a cross-repository mount needs of its source repository
+    /// `from`: `repository:<from>:pull`.
+    pub const fn mount_source(from: &'a str) -> Scope<'a> {
+        Scope::repository(from, Scope::PULL)
+    }
+}
+
+impl fmt::Display for Scope<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:", self.resource_type, self.name)?;
+        for (i, action) in self.actions.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(action)?;
+        }
+        Ok(())
+    }
 }
 
 fn non_empty(s: &str) -> Option<&str> {
@@ -237,5 +383,63 @@ mod tests {
         for (path, expected) in cases {
             assert_eq!(&Route::parse(path), expected, "{path}");
         }
+    }
+
+    #[test]
+    fn scopes() {
+        let name = "a/b";
+        let repository = [
+            Route::Tags { name },
+            Route::Manifest {
+                name,
+                reference: "latest",
+            },
+            Route::Blob {
+                name,
+                digest: "sha256:abc",
+            },
+            Route::UploadStart { name },
+            Route::Upload { name, id: "u" },
+            Route::Referrers {
+                name,
+                digest: "sha256:abc",
+            },
+        ];
+        for route in repository {
+            let scope = |method| route.scope(method).map(|s| s.to_string());
+            assert_eq!(scope("GET").as_deref(), Some("repository:a/b:pull"));
+            assert_eq!(scope("HEAD").as_deref(), Some("repository:a/b:pull"));
+            for method in ["POST", "PUT", "PATCH"] {
+                assert_eq!(scope(method).as_deref(), Some("repository:a/b:pull,push"));
+            }
+            assert_eq!(scope("DELETE").as_deref(), Some("repository:a/b:delete"));
+            assert_eq!(scope("OPTIONS"), None);
+        }
+        for method in ["GET", "DELETE", "OPTIONS"] {
+            assert_eq!(
+                Route::Catalog
+                    .scope(method)
+                    .map(|s| s.to_string())
+                    .as_deref(),
+                Some("registry:catalog:*")
+            );
+            assert_eq!(Route::Base.scope(method), None);
+        }
+        assert_eq!(
+            Scope::mount_source("x/y").to_string(),
+            "repository:x/y:pull"
+        );
+        assert_eq!(
+            Route::UploadStart { name: "b" }.token_scopes("POST", Some("a")),
+            ["repository:a:pull", "repository:b:pull,push"]
+        );
+        assert_eq!(
+            Route::Blob {
+                name,
+                digest: "sha256:abc"
+            }
+            .token_scopes("GET", Some("c")),
+            ["repository:a/b:pull"]
+        );
     }
 }

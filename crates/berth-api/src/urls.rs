@@ -1,4 +1,7 @@
-//! Building the URLs the registry hands out (`Location`, `Link`).
+//! Building the URLs of the v2 endpoints: the ones the registry hands out
+//! (`Location`, `Link`), and the ones a client sends requests to.
+
+use crate::Route;
 
 /// Builds URLs for the v2 endpoints.
 ///
@@ -117,6 +120,30 @@ impl UrlBuilder {
     pub fn referrers(&self, name: &str, digest: &str) -> String {
         self.url(&format!("{name}/referrers/{digest}"))
     }
+
+    /// The URL of `route`: what [`Route::parse`] reads back.
+    ///
+    /// ```
+    /// use berth_api::{Route, UrlBuilder};
+    ///
+    /// let urls = UrlBuilder::new("http://127.0.0.1:5000/", "");
+    /// let route = Route::Manifest { name: "a/b", reference: "latest" };
+    /// let url = urls.route(&route);
+    /// assert_eq!(url, "http://127.0.0.1:5000/v2/a/b/manifests/latest");
+    /// assert_eq!(Route::parse(url.trim_start_matches("http://127.0.0.1:5000")), Some(route));
+    /// ```
+    pub fn route(&self, route: &Route<'_>) -> String {
+        match *route {
+            Route::Base => self.base(),
+            Route::Catalog => self.catalog(),
+            Route::Tags { name } => self.tags(name),
+            Route::Manifest { name, reference } => self.manifest(name, reference),
+            Route::Blob { name, digest } => self.blob(name, digest),
+            Route::UploadStart { name } => self.upload_start(name),
+            Route::Upload { name, id } => self.upload(name, id),
+            Route::Referrers { name, digest } => self.referrers(name, digest),
+        }
+    }
 }
 
 fn normalize_prefix(prefix: &str) -> String {
@@ -176,6 +203,33 @@ mod tests {
         assert_eq!(u.manifest("a", "latest"), "/v2/a/manifests/latest");
         assert_eq!(u.upload_start("a"), "/v2/a/blobs/uploads/");
         assert_eq!(u.referrers("a", "sha256:x"), "/v2/a/referrers/sha256:x");
+    }
+
+    #[test]
+    fn route_urls_parse_back() {
+        let urls = UrlBuilder::relative("");
+        let routes = [
+            Route::Base,
+            Route::Catalog,
+            Route::Tags { name: "a/b" },
+            Route::Manifest {
+                name: "a/b",
+                reference: "v1",
+            },
+            Route::Blob {
+                name: "a",
+                digest: "sha256:x",
+            },
+            Route::UploadStart { name: "a" },
+            Route::Upload { name: "a", id: "u" },
+            Route::Referrers {
+                name: "a",
+                digest: "sha256:x",
+            },
+        ];
+        for route in routes {
+            assert_eq!(Route::parse(&urls.route(&route)), Some(route));
+        }
     }
 
     #[test]

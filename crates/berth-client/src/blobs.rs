@@ -8,7 +8,9 @@ use std::time::SystemTime;
 
 use async_trait::async_trait;
 use base64::Engine as _;
+use berth_api::Route;
 use berth_api::headers::{CONTENT_DIGEST, UPLOAD_UUID};
+use berth_api::ranges::{ChunkRange, ContentRange, range_request};
 use berth_core::{
     BlobContent, BlobDeleter, BlobIngester, BlobProvider, BlobStatter, BlobWriter, ByteStream,
     CreateOptions, Created, Error, ErrorKind, Result,
@@ -21,7 +23,7 @@ use futures_util::StreamExt;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, HeaderValue, LOCATION, RANGE};
 use reqwest::{Method, Response, StatusCode, Url};
 
-use crate::client::{Call, Inner, Target, header_str, header_u64};
+use crate::client::{Call, Inner, header_str, header_u64};
 use crate::error::BodyError;
 use crate::repository::Repo;
 use crate::verify::{Expect, body_stream};
@@ -64,8 +66,20 @@ impl RemoteBlobs {
         self.repo.name.as_str()
     }
 
-    fn blob_url(&self, digest: &Digest) -> Result<Url> {
-        self.inner().url(&format!("{}/blobs/{digest}", self.name()))
+    /// The route of the blob `digest`.
+    fn blob<'a>(&'a self, digest: &'a Digest) -> Route<'a> {
+        Route::Blob {
+            name: self.name(),
+            digest: digest.as_str(),
+        }
+    }
+
+    /// The route of the upload `id` (a bare id or an upload URL).
+    fn upload_route<'a>(&'a self, id: &'a str) -> Route<'a> {
+        Route::Upload {
+            name: self.name(),
+            id,
+        }
     }
 
     /// Pushes `body` in one streamed `PUT` (after the `POST` that opens the
@@ -85,7 +99,7 @@ impl RemoteBlobs {
         let checked = checked_stream(body, digest.clone(), size, failure.clone(), sent.clone());
         let mut url = writer.location.clone();
         url.query_pairs_mut().append_pair("digest", digest.as_str());
-        let mut call = Call::new(Method::PUT, url, Target::Upload(self.name(), &writer.id))
+        let mut call = Call::new(Method::PUT, url, self.upload_route(&writer.id))
             .header(CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM))
             .stream_body(reqwest::Body::wrap_stream(checked))
             .idempotent(false)
@@ -161,21 +175,20 @@ impl RemoteBlobs {
 
     /// `POST /v2/<name>/blobs/uploads/` (with `mount` and `from`).
     async fn start(&self, mount: Option<(&RepositoryName, &Digest)>) -> Result<Started> {
-        let mut url = self
-            .inner()
-            .url(&format!("{}/blobs/uploads/", self.name()))?;
+        let route = Route::UploadStart { name: self.name() };
+        let mut url = self.inner().url(&route)?;
         if let Some((from, digest)) = mount {
             url.query_pairs_mut()
                 .append_pair("mount", digest.as_str())
                 .append_pair("from", from.as_str());
         }
-        let from = mount.map(|(from, _)| from.as_str());
+        let mut call = Call::new(Method::POST, url, route);
+        if let Some((from, _)) = mount {
+            call = call.mount_from(from.as_str());
+        }
         let response = self
             .inner()
-            .send(
-                Call::new(Method::POST, url, Target::UploadStart(self.name(), from)),
-                &[StatusCode::CREATED, StatusCode::ACCEPTED],
-            )
+            .send(call, &[StatusCode::CREATED, StatusCode::ACCEPTED])
             .await?;
         if response.status() == StatusCode::CREATED {
             if let Some((_, digest)) = mount {
@@ -229,10 +242,11 @@ impl RemoteBlobs {
             let at = r.start.min(size_of(&descriptor));
             return Ok(empty_content(descriptor, at));
         }
-        let url = self.blob_url(digest)?;
-        let mut call = Call::new(Method::GET, url, Target::Blob(self.name(), digest)).streamed();
+        let route = self.blob(digest);
+        let url = self.inner().url(&route)?;
+        let mut call = Call::new(Method::GET, url, route).streamed();
         if let Some(r) = &range {
-            let value = format!("bytes={}-{}", r.start, r.end - 1);
+            let value = range_request(r);
             call = call.header(
                 RANGE,
                 HeaderValue::from_str(&value)
@@ -262,8 +276,11 @@ impl RemoteBlobs {
                 Ok(empty_content(descriptor, at))
             }
             StatusCode::PARTIAL_CONTENT => {
-                let Some((first, last, total)) =
-                    header_str(response.headers(), CONTENT_RANGE).and_then(parse_content_range)
+                let Some(ContentRange {
+                    first,
+                    last,
+                    size: total,
+                }) = header_str(response.headers(), CONTENT_RANGE).and_then(ContentRange::parse)
                 else {
                     return Err(bad_answer(
                         self.name(),
@@ -392,20 +409,6 @@ fn descriptor(response: &Response, digest: &Digest, size: u64) -> Descriptor {
     )
 }
 
-/// `bytes FIRST-LAST/TOTAL` (TOTAL may be `*`).
-fn parse_content_range(value: &str) -> Option<(u64, u64, Option<u64>)> {
-    let rest = value.trim().strip_prefix("bytes")?.trim_start();
-    let (span, total) = rest.split_once('/')?;
-    let (first, last) = span.trim().split_once('-')?;
-    let first: u64 = first.trim().parse().ok()?;
-    let last: u64 = last.trim().parse().ok()?;
-    let total = match total.trim() {
-        "*" => None,
-        t => Some(t.parse().ok()?),
-    };
-    (first <= last).then_some((first, last, total))
-}
-
 /// The descriptor of a committed upload.
 fn committed(
     response: &Response,
@@ -516,13 +519,11 @@ fn checked_stream(
 #[async_trait]
 impl BlobStatter for RemoteBlobs {
     async fn stat(&self, digest: &Digest) -> Result<Descriptor> {
-        let url = self.blob_url(digest)?;
+        let route = self.blob(digest);
+        let url = self.inner().url(&route)?;
         let response = self
             .inner()
-            .send(
-                Call::new(Method::HEAD, url, Target::Blob(self.name(), digest)),
-                &[StatusCode::OK],
-            )
+            .send(Call::new(Method::HEAD, url, route), &[StatusCode::OK])
             .await?;
         let size = header_u64(response.headers(), CONTENT_LENGTH).ok_or_else(|| {
             Error::backend(
@@ -576,7 +577,7 @@ impl BlobIngester for RemoteBlobs {
         let mut url = writer.location.clone();
         url.query_pairs_mut().append_pair("digest", digest.as_str());
         let size = content.len() as u64;
-        let call = Call::new(Method::PUT, url, Target::Upload(self.name(), &writer.id))
+        let call = Call::new(Method::PUT, url, self.upload_route(&writer.id))
             .header(CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM))
             .body(content)
             .idempotent(false);
@@ -625,8 +626,7 @@ impl BlobIngester for RemoteBlobs {
         } else if id.starts_with('/') {
             base.join(id).map_err(|_| unknown())?
         } else if !id.is_empty() && !id.contains(['/', '?', '#', '%']) {
-            self.inner()
-                .url(&format!("{}/blobs/uploads/{id}", self.name()))?
+            self.inner().url(&self.upload_route(id))?
         } else {
             return Err(unknown());
         };
@@ -638,7 +638,7 @@ impl BlobIngester for RemoteBlobs {
         let response = self
             .inner()
             .send(
-                Call::new(Method::GET, url.clone(), Target::Upload(self.name(), id)),
+                Call::new(Method::GET, url.clone(), self.upload_route(id)),
                 &[StatusCode::NO_CONTENT, StatusCode::OK],
             )
             .await
@@ -653,10 +653,10 @@ impl BlobIngester for RemoteBlobs {
             None => url,
         };
         let state = distribution_state(&location);
-        let size = match header_str(response.headers(), RANGE).and_then(parse_range) {
+        let size = match header_str(response.headers(), RANGE).and_then(ChunkRange::parse) {
             // "0-0" is both "empty" and "one byte" in Distribution's answers.
-            Some((0, 0)) => state.as_ref().map_or(0, |s| s.offset),
-            Some((_, last)) => last + 1,
+            Some(ChunkRange { start: 0, end: 0 }) => state.as_ref().map_or(0, |s| s.offset),
+            Some(ChunkRange { end, .. }) => end + 1,
             None => 0,
         };
         let started_at = state
@@ -678,10 +678,11 @@ impl BlobIngester for RemoteBlobs {
 #[async_trait]
 impl BlobDeleter for RemoteBlobs {
     async fn delete(&self, digest: &Digest) -> Result<()> {
-        let url = self.blob_url(digest)?;
+        let route = self.blob(digest);
+        let url = self.inner().url(&route)?;
         self.inner()
             .send(
-                Call::new(Method::DELETE, url, Target::Blob(self.name(), digest)),
+                Call::new(Method::DELETE, url, route),
                 &[StatusCode::ACCEPTED, StatusCode::NO_CONTENT, StatusCode::OK],
             )
             .await
@@ -762,13 +763,16 @@ impl BlobWriter for RemoteBlobWriter {
             return Ok(());
         }
         let len = chunk.len() as u64;
-        let range = format!("{}-{}", self.size, self.size + len - 1);
+        let range = ChunkRange {
+            start: self.size,
+            end: self.size + len - 1,
+        }
+        .to_string();
         let hashed = chunk.clone();
-        let name = self.blobs.name().to_owned();
         let call = Call::new(
             Method::PATCH,
             self.location.clone(),
-            Target::Upload(&name, &self.id),
+            self.blobs.upload_route(&self.id),
         )
         .header(CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM))
         .header(
@@ -785,8 +789,8 @@ impl BlobWriter for RemoteBlobWriter {
         self.set_location(&response)?;
         let expected = self.size + len;
         let answered = header_str(response.headers(), RANGE)
-            .and_then(parse_range)
-            .map(|(_, last)| last + 1);
+            .and_then(ChunkRange::parse)
+            .map(|r| r.end + 1);
         if let Some(digester) = &mut self.digester {
             digester.update(&hashed);
         }
@@ -829,8 +833,7 @@ impl BlobWriter for RemoteBlobWriter {
         }
         let mut url = self.location.clone();
         url.query_pairs_mut().append_pair("digest", digest.as_str());
-        let name = self.blobs.name().to_owned();
-        let call = Call::new(Method::PUT, url, Target::Upload(&name, &self.id))
+        let call = Call::new(Method::PUT, url, self.blobs.upload_route(&self.id))
             .header(CONTENT_TYPE, HeaderValue::from_static(OCTET_STREAM))
             .idempotent(false);
         let result = self
@@ -853,11 +856,10 @@ impl BlobWriter for RemoteBlobWriter {
     }
 
     async fn cancel(self: Box<Self>) -> Result<()> {
-        let name = self.blobs.name().to_owned();
         let call = Call::new(
             Method::DELETE,
             self.location.clone(),
-            Target::Upload(&name, &self.id),
+            self.blobs.upload_route(&self.id),
         );
         self.blobs
             .inner()
@@ -872,14 +874,6 @@ impl BlobWriter for RemoteBlobWriter {
     async fn close(self: Box<Self>) -> Result<()> {
         Ok(())
     }
-}
-
-/// `FIRST-LAST` of an upload's `Range` header (`bytes=` optional).
-fn parse_range(value: &str) -> Option<(u64, u64)> {
-    let value = value.trim();
-    let value = value.strip_prefix("bytes=").unwrap_or(value);
-    let (first, last) = value.split_once('-')?;
-    Some((first.trim().parse().ok()?, last.trim().parse().ok()?))
 }
 
 /// What Distribution signs into its upload URLs (`_state`): a 32-byte
@@ -920,6 +914,10 @@ mod tests {
 
     #[test]
     fn content_ranges() {
+        // The parsers are berth-api's; these are the answers read here.
+        let parse_content_range =
+            |v: &str| ContentRange::parse(v).map(|c| (c.first, c.last, c.size));
+        let parse_range = |v: &str| ChunkRange::parse(v).map(|c| (c.start, c.end));
         assert_eq!(parse_content_range("bytes 0-0/2"), Some((0, 0, Some(2))));
         assert_eq!(parse_content_range("bytes 5-9/*"), Some((5, 9, None)));
         assert_eq!(parse_content_range("bytes 9-5/10"), None);

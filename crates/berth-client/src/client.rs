@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
-use berth_api::ErrorCode;
+use berth_api::{ErrorBody, ErrorCode, ErrorEntry, Route, UrlBuilder};
 use berth_core::{Error, Page, PageRequest, Result};
 use berth_digest::Digest;
 use berth_manifest::ManifestRegistry;
@@ -58,6 +58,8 @@ pub(crate) struct Inner {
     http: reqwest::Client,
     /// `scheme://host[:port]/[prefix/]`, always ending with `/`.
     base: Url,
+    /// The URLs of the v2 endpoints under `base`.
+    urls: UrlBuilder,
     /// `registry host:port`, for `Unavailable` errors.
     service: String,
     timeouts: Timeouts,
@@ -118,56 +120,6 @@ impl CallBody {
     }
 }
 
-/// What a request is about: for scopes and for mapping errors.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Target<'a> {
-    Base,
-    Catalog,
-    Tags(&'a str),
-    Manifest(&'a str, &'a str),
-    Blob(&'a str, &'a Digest),
-    UploadStart(&'a str, Option<&'a str>),
-    Upload(&'a str, &'a str),
-    Referrers(&'a str, &'a Digest),
-}
-
-impl Target<'_> {
-    fn name(&self) -> Option<&str> {
-        match *self {
-            Target::Base | Target::Catalog => None,
-            Target::Tags(n)
-            | Target::Manifest(n, _)
-            | Target::Blob(n, _)
-            | Target::UploadStart(n, _)
-            | Target::Upload(n, _)
-            | Target::Referrers(n, _) => Some(n),
-        }
-    }
-
-    /// The token scopes a request needs, as Distribution asks for them.
-    fn scopes(&self, method: &Method) -> Vec<String> {
-        let Some(name) = self.name() else {
-            return match self {
-                Target::Catalog => vec!["registry:catalog:*".to_owned()],
-                _ => Vec::new(),
-            };
-        };
-        let actions = match *method {
-            Method::GET | Method::HEAD => "pull",
-            Method::DELETE => "delete",
-            _ => "pull,push",
-        };
-        let mut scopes = vec![format!("repository:{name}:{actions}")];
-        if let Target::UploadStart(_, Some(from)) = self
-            && *from != name
-        {
-            scopes.push(format!("repository:{from}:pull"));
-        }
-        scopes.sort();
-        scopes
-    }
-}
-
 /// One request to the registry.
 pub(crate) struct Call<'a> {
     pub(crate) method: Method,
@@ -177,14 +129,19 @@ pub(crate) struct Call<'a> {
     pub(crate) idempotent: bool,
     /// The response body is streamed: no whole-request timeout.
     pub(crate) streamed: bool,
-    pub(crate) target: Target<'a>,
+    /// What the request is about (berth-api's route table), for its token
+    /// scopes and for mapping its errors. The route of an upload carries
+    /// the writer's id (its upload URL) as its id.
+    pub(crate) route: Route<'a>,
+    /// The token scopes, as Distribution asks for them.
     scopes: Vec<String>,
 }
 
 impl<'a> Call<'a> {
-    pub(crate) fn new(method: Method, url: Url, target: Target<'a>) -> Call<'a> {
+    /// A `method` request to `url`, which is about `route`.
+    pub(crate) fn new(method: Method, url: Url, route: Route<'a>) -> Call<'a> {
         let idempotent = matches!(method, Method::GET | Method::HEAD | Method::DELETE);
-        let scopes = target.scopes(&method);
+        let scopes = route.token_scopes(method.as_str(), None);
         Call {
             method,
             url,
@@ -192,9 +149,16 @@ impl<'a> Call<'a> {
             body: CallBody::Empty,
             idempotent,
             streamed: false,
-            target,
+            route,
             scopes,
         }
+    }
+
+    /// The request mounts a blob from the repository `from`: the token
+    /// asks to pull from it too.
+    pub(crate) fn mount_from(mut self, from: &str) -> Self {
+        self.scopes = self.route.token_scopes(self.method.as_str(), Some(from));
+        self
     }
 
     pub(crate) fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
@@ -313,6 +277,7 @@ impl Client {
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
+                urls: UrlBuilder::new(base.as_str(), ""),
                 base,
                 service,
                 timeouts: options.timeouts,
@@ -333,9 +298,9 @@ impl Client {
     /// Checks that the registry speaks the v2 API and that the client may
     /// use it: `GET /v2/`, authenticating if asked to.
     pub async fn ping(&self) -> Result<()> {
-        let url = self.inner.url("")?;
+        let url = self.inner.url(&Route::Base)?;
         self.inner
-            .send(Call::new(Method::GET, url, Target::Base), &[StatusCode::OK])
+            .send(Call::new(Method::GET, url, Route::Base), &[StatusCode::OK])
             .await
             .map(drop)
     }
@@ -354,15 +319,15 @@ impl Client {
     /// `Link` headers until the page is full (see
     /// [`RemoteNamespace`](crate::RemoteNamespace)).
     pub async fn catalog(&self, page: PageRequest) -> Result<Page<String>> {
-        let url = self.inner.url("_catalog")?;
-        pagination::list(&self.inner, url, Target::Catalog, "repositories", page).await
+        let url = self.inner.url(&Route::Catalog)?;
+        pagination::list(&self.inner, url, Route::Catalog, "repositories", page).await
     }
 }
 
 impl Inner {
-    /// `<base>v2/<path>`.
-    pub(crate) fn url(&self, path: &str) -> Result<Url> {
-        let text = format!("{}v2/{path}", self.base);
+    /// The URL of `route` under the base URL (`<base>v2/…`).
+    pub(crate) fn url(&self, route: &Route<'_>) -> Result<Url> {
+        let text = self.urls.route(route);
         Url::parse(&text).map_err(|e| Error::backend(format!("build the URL {text:?}"), e))
     }
 
@@ -735,8 +700,8 @@ impl Inner {
                 .await
                 .unwrap_or_default()
         };
-        let entry = parse_errors(&body);
-        self.map_error(&call.method, call.url.path(), status, entry, call.target)
+        let entry = ErrorBody::first(&body);
+        self.map_error(&call.method, call.url.path(), status, entry, call.route)
     }
 
     pub(crate) fn map_error(
@@ -744,8 +709,8 @@ impl Inner {
         method: &Method,
         path: &str,
         status: StatusCode,
-        entry: Option<WireError>,
-        target: Target<'_>,
+        entry: Option<ErrorEntry>,
+        route: Route<'_>,
     ) -> Error {
         let code = entry.as_ref().and_then(|e| ErrorCode::parse(&e.code));
         let message = entry
@@ -769,20 +734,22 @@ impl Inner {
                 .filter(|c| !c.is_empty()),
             message: with_detail.clone(),
         };
-        let name = target.name().unwrap_or_default().to_owned();
-        let reference = match target {
-            Target::Manifest(_, r) => r.to_owned(),
-            Target::Blob(_, d) | Target::Referrers(_, d) => d.to_string(),
+        let name = route.name().unwrap_or_default().to_owned();
+        let reference = match route {
+            Route::Manifest { reference, .. } => reference.to_owned(),
+            Route::Blob { digest, .. } | Route::Referrers { digest, .. } => digest.to_owned(),
             _ => String::new(),
         };
-        let target_digest = match target {
-            Target::Blob(_, d) | Target::Referrers(_, d) => Some(d.clone()),
-            Target::Manifest(_, r) => Digest::parse(r).ok(),
+        let target_digest = match route {
+            Route::Blob { digest, .. } | Route::Referrers { digest, .. } => {
+                Digest::parse(digest).ok()
+            }
+            Route::Manifest { reference, .. } => Digest::parse(reference).ok(),
             _ => None,
         };
         let detail_digest = detail_digest(detail.as_ref());
-        let upload_id = match target {
-            Target::Upload(_, id) => id.to_owned(),
+        let upload_id = match route {
+            Route::Upload { id, .. } => id.to_owned(),
             _ => String::new(),
         };
         let backend =
@@ -798,8 +765,8 @@ impl Inner {
                     reason: with_detail,
                 }
             }
-            Some(ErrorCode::DigestInvalid | ErrorCode::SizeInvalid) => match target {
-                Target::Manifest(..) => Error::ManifestInvalid {
+            Some(ErrorCode::DigestInvalid | ErrorCode::SizeInvalid) => match route {
+                Route::Manifest { .. } => Error::ManifestInvalid {
                     reason: with_detail,
                 },
                 _ => Error::BlobUploadInvalid {
@@ -831,11 +798,15 @@ impl Inner {
             Some(ErrorCode::Unavailable) => self.unavailable(upstream),
             Some(ErrorCode::PaginationNumberInvalid) => backend(upstream),
             Some(ErrorCode::Unknown) | None => match status.as_u16() {
-                404 => match target {
-                    Target::Blob(_, d) => Error::BlobUnknown { digest: d.clone() },
-                    Target::Manifest(..) => Error::ManifestUnknown { reference },
-                    Target::Tags(_) => Error::NameUnknown { name },
-                    Target::Upload(..) => Error::BlobUploadUnknown { id: upload_id },
+                404 => match route {
+                    // The client names blobs by their Digest: it parses.
+                    Route::Blob { digest, .. } => match Digest::parse(digest) {
+                        Ok(digest) => Error::BlobUnknown { digest },
+                        Err(_) => backend(upstream),
+                    },
+                    Route::Manifest { .. } => Error::ManifestUnknown { reference },
+                    Route::Tags { .. } => Error::NameUnknown { name },
+                    Route::Upload { .. } => Error::BlobUploadUnknown { id: upload_id },
                     _ => backend(upstream),
                 },
                 401 => Error::Denied {
@@ -873,35 +844,13 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(Duration::try_from(wait).unwrap_or(Duration::ZERO))
 }
 
-/// One entry of a v2 error body, leniently.
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct WireError {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    detail: Option<serde_json::Value>,
-}
-
-fn parse_errors(body: &[u8]) -> Option<WireError> {
-    #[derive(Deserialize)]
-    struct Body {
-        #[serde(default)]
-        errors: Vec<WireError>,
-    }
-    serde_json::from_slice::<Body>(body)
-        .ok()
-        .and_then(|b| b.errors.into_iter().next())
-}
-
 fn first_error(body: &[u8], status: StatusCode) -> (Option<String>, String) {
     #[derive(Deserialize)]
     struct OAuth {
         error: Option<String>,
         error_description: Option<String>,
     }
-    if let Some(e) = parse_errors(body) {
+    if let Some(e) = ErrorBody::first(body) {
         return (Some(e.code).filter(|c| !c.is_empty()), e.message);
     }
     if let Ok(OAuth {
@@ -1010,29 +959,35 @@ mod tests {
     #[test]
     fn scopes_as_distribution_asks() {
         let d = Digest::sha256(b"x");
+        let url = || Url::parse("http://registry.test/v2/").unwrap();
+        let scopes = |method: Method, route: Route<'_>| Call::new(method, url(), route).scopes;
+        let blob = Route::Blob {
+            name: "a/b",
+            digest: d.as_str(),
+        };
+        assert_eq!(scopes(Method::HEAD, blob), ["repository:a/b:pull"]);
         assert_eq!(
-            Target::Blob("a/b", &d).scopes(&Method::HEAD),
-            ["repository:a/b:pull"]
-        );
-        assert_eq!(
-            Target::UploadStart("a", Some("b")).scopes(&Method::POST),
+            Call::new(Method::POST, url(), Route::UploadStart { name: "a" })
+                .mount_from("b")
+                .scopes,
             ["repository:a:pull,push", "repository:b:pull"]
         );
-        assert_eq!(
-            Target::Manifest("a", "latest").scopes(&Method::DELETE),
-            ["repository:a:delete"]
-        );
-        assert_eq!(Target::Catalog.scopes(&Method::GET), ["registry:catalog:*"]);
-        assert!(Target::Base.scopes(&Method::GET).is_empty());
+        let manifest = Route::Manifest {
+            name: "a",
+            reference: "latest",
+        };
+        assert_eq!(scopes(Method::DELETE, manifest), ["repository:a:delete"]);
+        assert_eq!(scopes(Method::GET, Route::Catalog), ["registry:catalog:*"]);
+        assert!(scopes(Method::GET, Route::Base).is_empty());
     }
 
     #[test]
     fn error_bodies() {
-        let e = parse_errors(br#"{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"}]}"#).unwrap();
+        let e = ErrorBody::first(br#"{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"}]}"#).unwrap();
         assert_eq!(e.code, "MANIFEST_BLOB_UNKNOWN");
         assert!(detail_digest(e.detail.as_ref()).is_some());
-        assert!(parse_errors(b"404 page not found").is_none());
-        assert!(parse_errors(br#"{"errors":[{"code":"X"}]}"#).is_some());
+        assert!(ErrorBody::first(b"404 page not found").is_none());
+        assert!(ErrorBody::first(br#"{"errors":[{"code":"X"}]}"#).is_some());
         assert_eq!(
             first_error(
                 br#"{"error":"invalid_grant","error_description":"bad"}"#,

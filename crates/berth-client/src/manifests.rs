@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use berth_api::Route;
 use berth_api::headers::CONTENT_DIGEST;
 use berth_core::{
     Error, ErrorKind, ManifestService, Page, PageRequest, PutOptions, Result, TagService,
@@ -13,7 +14,7 @@ use berth_reference::Tag;
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode};
 
-use crate::client::{Call, Inner, Target, header_str, header_u64, read_limited};
+use crate::client::{Call, Inner, header_str, header_u64, read_limited};
 use crate::error::BodyError;
 use crate::pagination;
 use crate::repository::Repo;
@@ -62,9 +63,12 @@ impl RemoteManifests {
         expected: Option<&Digest>,
     ) -> Result<Manifest> {
         let inner = self.inner();
-        let url = inner.url(&format!("{}/manifests/{reference}", self.name()))?;
-        let call = Call::new(Method::GET, url, Target::Manifest(self.name(), reference))
-            .header(ACCEPT, inner.accept.clone());
+        let route = Route::Manifest {
+            name: self.name(),
+            reference,
+        };
+        let url = inner.url(&route)?;
+        let call = Call::new(Method::GET, url, route).header(ACCEPT, inner.accept.clone());
         let mut response = inner.send(call, &[StatusCode::OK]).await?;
         let content_type = header_str(response.headers(), CONTENT_TYPE).map(str::to_owned);
         let announced =
@@ -99,12 +103,16 @@ impl RemoteManifests {
     /// `PUT /v2/<name>/manifests/<reference>`.
     pub(crate) async fn push(&self, manifest: &Manifest, reference: &str) -> Result<Digest> {
         let inner = self.inner();
-        let url = inner.url(&format!("{}/manifests/{reference}", self.name()))?;
+        let route = Route::Manifest {
+            name: self.name(),
+            reference,
+        };
+        let url = inner.url(&route)?;
         let content_type =
             HeaderValue::from_str(manifest.media_type()).map_err(|e| Error::ManifestInvalid {
                 reason: format!("media type {:?}: {e}", manifest.media_type()),
             })?;
-        let call = Call::new(Method::PUT, url, Target::Manifest(self.name(), reference))
+        let call = Call::new(Method::PUT, url, route)
             .header(CONTENT_TYPE, content_type)
             .body(manifest.payload().clone())
             .idempotent(true);
@@ -139,9 +147,12 @@ impl ManifestService for RemoteManifests {
     async fn exists(&self, digest: &Digest) -> Result<bool> {
         let inner = self.inner();
         let reference = digest.as_str();
-        let url = inner.url(&format!("{}/manifests/{reference}", self.name()))?;
-        let mut call = Call::new(Method::HEAD, url, Target::Manifest(self.name(), reference))
-            .header(ACCEPT, inner.accept.clone());
+        let route = Route::Manifest {
+            name: self.name(),
+            reference,
+        };
+        let url = inner.url(&route)?;
+        let mut call = Call::new(Method::HEAD, url, route).header(ACCEPT, inner.accept.clone());
         let response = inner.execute(&mut call).await?;
         match response.status() {
             StatusCode::OK => Ok(true),
@@ -164,14 +175,14 @@ impl ManifestService for RemoteManifests {
     async fn delete(&self, digest: &Digest) -> Result<()> {
         let inner = self.inner();
         let reference = digest.as_str();
-        let url = inner.url(&format!("{}/manifests/{reference}", self.name()))?;
+        let route = Route::Manifest {
+            name: self.name(),
+            reference,
+        };
+        let url = inner.url(&route)?;
         inner
             .send(
-                Call::new(
-                    Method::DELETE,
-                    url,
-                    Target::Manifest(self.name(), reference),
-                ),
+                Call::new(Method::DELETE, url, route),
                 &[StatusCode::ACCEPTED, StatusCode::OK, StatusCode::NO_CONTENT],
             )
             .await
@@ -219,13 +230,12 @@ impl RemoteTags {
 impl TagService for RemoteTags {
     async fn get(&self, tag: &Tag) -> Result<Descriptor> {
         let inner = self.inner();
-        let url = inner.url(&format!("{}/manifests/{tag}", self.name()))?;
-        let call = Call::new(
-            Method::HEAD,
-            url,
-            Target::Manifest(self.name(), tag.as_str()),
-        )
-        .header(ACCEPT, inner.accept.clone());
+        let route = Route::Manifest {
+            name: self.name(),
+            reference: tag.as_str(),
+        };
+        let url = inner.url(&route)?;
+        let call = Call::new(Method::HEAD, url, route).header(ACCEPT, inner.accept.clone());
         let response = inner.send(call, &[StatusCode::OK]).await?;
         let headers = response.headers();
         let media_type = header_str(headers, CONTENT_TYPE)
@@ -255,12 +265,12 @@ impl TagService for RemoteTags {
 
     async fn untag(&self, tag: &Tag) -> Result<()> {
         let inner = self.inner();
-        let url = inner.url(&format!("{}/manifests/{tag}", self.name()))?;
-        let mut call = Call::new(
-            Method::DELETE,
-            url,
-            Target::Manifest(self.name(), tag.as_str()),
-        );
+        let route = Route::Manifest {
+            name: self.name(),
+            reference: tag.as_str(),
+        };
+        let url = inner.url(&route)?;
+        let mut call = Call::new(Method::DELETE, url, route);
         let response = inner.execute(&mut call).await?;
         let status = response.status();
         if matches!(
@@ -281,8 +291,9 @@ impl TagService for RemoteTags {
     }
 
     async fn list(&self, page: PageRequest) -> Result<Page<String>> {
-        let url = self.inner().url(&format!("{}/tags/list", self.name()))?;
-        pagination::list(self.inner(), url, Target::Tags(self.name()), "tags", page).await
+        let route = Route::Tags { name: self.name() };
+        let url = self.inner().url(&route)?;
+        pagination::list(self.inner(), url, route, "tags", page).await
     }
 
     async fn lookup(&self, digest: &Digest) -> Result<Vec<Tag>> {

@@ -1,11 +1,12 @@
 //! Paginated listings (`/v2/_catalog`, `/v2/<name>/tags/list`) and the
 //! `Link` header.
 
+use berth_api::Route;
 use berth_core::{Error, Page, PageRequest, Result};
 use reqwest::header::LINK;
 use reqwest::{Method, StatusCode, Url};
 
-use crate::client::{Call, Inner, Target, read_limited};
+use crate::client::{Call, Inner, read_limited};
 use crate::error::BodyError;
 
 /// The largest listing page read (a tags list of a huge repository is a
@@ -25,7 +26,7 @@ const MAX_REQUESTS: usize = 10_000;
 pub(crate) async fn list(
     inner: &Inner,
     mut url: Url,
-    target: Target<'_>,
+    route: Route<'_>,
     field: &str,
     page: PageRequest,
 ) -> Result<Page<String>> {
@@ -52,7 +53,7 @@ pub(crate) async fn list(
     for _ in 0..MAX_REQUESTS {
         let mut response = inner
             .send(
-                Call::new(Method::GET, url.clone(), target),
+                Call::new(Method::GET, url.clone(), route),
                 &[StatusCode::OK],
             )
             .await?;

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use berth_api::Route;
 use berth_api::headers::OCI_FILTERS_APPLIED;
 use berth_core::{Error, ErrorKind, ReferrersService, Result};
 use berth_digest::Digest;
@@ -11,7 +12,7 @@ use reqwest::header::{ACCEPT, HeaderValue, LINK};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
-use crate::client::{Call, Inner, Target, header_str, read_limited};
+use crate::client::{Call, Inner, header_str, read_limited};
 use crate::manifests::RemoteManifests;
 use crate::pagination::next_link;
 use crate::repository::Repo;
@@ -108,7 +109,11 @@ impl ReferrersService for RemoteReferrers {
         artifact_type: Option<&str>,
     ) -> Result<Vec<Descriptor>> {
         let inner = self.inner();
-        let mut url = inner.url(&format!("{}/referrers/{subject}", self.name()))?;
+        let route = Route::Referrers {
+            name: self.name(),
+            digest: subject.as_str(),
+        };
+        let mut url = inner.url(&route)?;
         if let Some(artifact_type) = artifact_type {
             url.query_pairs_mut()
                 .append_pair("artifactType", artifact_type);
@@ -116,12 +121,8 @@ impl ReferrersService for RemoteReferrers {
         let mut out = Vec::new();
         let mut filtered = true;
         for page in 0..MAX_PAGES {
-            let mut call = Call::new(
-                Method::GET,
-                url.clone(),
-                Target::Referrers(self.name(), subject),
-            )
-            .header(ACCEPT, HeaderValue::from_static(media_type::OCI_INDEX));
+            let mut call = Call::new(Method::GET, url.clone(), route)
+                .header(ACCEPT, HeaderValue::from_static(media_type::OCI_INDEX));
             let mut response = inner.execute(&mut call).await?;
             match response.status() {
                 StatusCode::OK => {}

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use berth_api::{ErrorCode, Route, UrlBuilder};
-use berth_auth::{Access, AccessController, AuthError};
+use berth_api::{ErrorCode, Route, Scope, UrlBuilder};
+use berth_auth::{Access, AccessController, AuthError, Resource};
 use berth_core::{Namespace, Repository};
 use berth_digest::Digest;
 use berth_manifest::ManifestRegistry;
@@ -182,12 +182,18 @@ async fn dispatch(
         }
     };
     let headers = response.headers_mut();
-    headers.insert(
-        HeaderName::from_static("docker-distribution-api-version"),
-        HeaderValue::from_static(berth_api::headers::API_VERSION_VALUE),
-    );
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        headers.insert(HeaderName::from_static("x-request-id"), value);
+    // berth-api's names are valid header names (a test below checks).
+    if let Ok(name) = HeaderName::try_from(berth_api::headers::API_VERSION) {
+        headers.insert(
+            name,
+            HeaderValue::from_static(berth_api::headers::API_VERSION_VALUE),
+        );
+    }
+    if let (Ok(name), Ok(value)) = (
+        HeaderName::try_from(berth_api::headers::REQUEST_ID),
+        HeaderValue::from_str(&request_id),
+    ) {
+        headers.insert(name, value);
     }
     for (name, value) in &state.extra_headers {
         headers.insert(name.clone(), value.clone());
@@ -293,30 +299,22 @@ enum Denial {
     BadRequest,
 }
 
-/// The accesses `route` needs with `method`, as Distribution asks for
-/// them: `pull` to read, `pull` and `push` to write, `delete` to delete,
-/// `registry:catalog:*` for the catalog, nothing but authentication for
-/// `/v2/`.
+/// The accesses `route` needs with `method`: one per action of its
+/// [`Route::scope`] (berth-api's table, which the client's token requests
+/// use too), nothing but authentication for `/v2/`.
 fn required_access(route: &Route<'_>, method: &Method) -> Vec<Access> {
-    let name = match route {
-        Route::Base => return Vec::new(),
-        Route::Catalog => return vec![Access::catalog()],
-        Route::Tags { name }
-        | Route::Referrers { name, .. }
-        | Route::Manifest { name, .. }
-        | Route::Blob { name, .. }
-        | Route::UploadStart { name }
-        | Route::Upload { name, .. } => *name,
-    };
-    let actions: &[&str] = match *method {
-        Method::GET | Method::HEAD => &["pull"],
-        Method::POST | Method::PUT | Method::PATCH => &["pull", "push"],
-        Method::DELETE => &["delete"],
-        _ => &[],
-    };
-    actions
+    route
+        .scope(method.as_str())
+        .map(scope_access)
+        .unwrap_or_default()
+}
+
+/// The controller's accesses of `scope`: one per action.
+fn scope_access(scope: Scope<'_>) -> Vec<Access> {
+    scope
+        .actions
         .iter()
-        .map(|action| Access::repository(name, *action))
+        .map(|action| Access::new(Resource::new(scope.resource_type, scope.name), *action))
         .collect()
 }
 
@@ -339,7 +337,7 @@ async fn authorize(
         )
     };
     let mut request = berth_auth::Request::new().with_host(&host);
-    request.authorization = text("authorization");
+    request.authorization = text(header::AUTHORIZATION.as_str());
     request.scheme = text(berth_api::headers::FORWARDED_PROTO);
     request.remote_addr = remote.as_deref();
     let access = required_access(route, req.method());
@@ -370,7 +368,7 @@ async fn authorize(
     if let Route::UploadStart { .. } = route
         && let (Some(_), Some(from)) = (ctx.param("mount"), ctx.param("from"))
     {
-        let source = [Access::repository(from.as_str(), "pull")];
+        let source = scope_access(Scope::mount_source(&from));
         if controller.authorize(&request, &source).await.is_err() {
             tracing::info!(from = %from, "no pull access to the mount source; uploading instead");
             ctx.mount_allowed = false;
@@ -553,4 +551,62 @@ pub(crate) fn pagination(
     max: Option<usize>,
 ) -> Result<berth_core::PageRequest, HandlerError> {
     Ok(berth_api::query::page_request(&ctx.query(), max)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_as_distribution_requires_it() {
+        let blob = Route::Blob {
+            name: "a/b",
+            digest: "sha256:abc",
+        };
+        assert_eq!(
+            required_access(&blob, &Method::GET),
+            [Access::repository("a/b", Access::PULL)]
+        );
+        assert_eq!(
+            required_access(&Route::UploadStart { name: "a/b" }, &Method::POST),
+            [
+                Access::repository("a/b", Access::PULL),
+                Access::repository("a/b", Access::PUSH)
+            ]
+        );
+        assert_eq!(
+            required_access(&blob, &Method::DELETE),
+            [Access::repository("a/b", Access::DELETE)]
+        );
+        assert!(required_access(&blob, &Method::OPTIONS).is_empty());
+        assert_eq!(
+            required_access(&Route::Catalog, &Method::GET),
+            [Access::catalog()]
+        );
+        assert!(required_access(&Route::Base, &Method::GET).is_empty());
+        assert_eq!(
+            scope_access(Scope::mount_source("c")),
+            [Access::repository("c", Access::PULL)]
+        );
+    }
+
+    #[test]
+    fn api_header_names_are_header_names() {
+        use berth_api::headers::*;
+        for name in [
+            API_VERSION,
+            CONTENT_DIGEST,
+            UPLOAD_UUID,
+            OCI_SUBJECT,
+            OCI_FILTERS_APPLIED,
+            OCI_CHUNK_MIN_LENGTH,
+            CONTENT_TYPE_OPTIONS,
+            FORWARDED_PROTO,
+            FORWARDED_HOST,
+            REQUEST_ID,
+        ] {
+            let parsed = HeaderName::try_from(name).map(|n| n.as_str().to_owned());
+            assert_eq!(parsed.ok(), Some(name.to_ascii_lowercase()), "{name}");
+        }
+    }
 }

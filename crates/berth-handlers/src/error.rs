@@ -34,9 +34,11 @@ impl HandlerError {
         self
     }
 
-    /// Adds a header.
-    pub fn with_header(mut self, name: HeaderName, value: &str) -> HandlerError {
-        if let Ok(value) = HeaderValue::from_str(value) {
+    /// Adds a header: a [`HeaderName`], or a name such as berth-api's
+    /// [`headers`](berth_api::headers) constants. A name or value a header
+    /// cannot carry is left out.
+    pub fn with_header(mut self, name: impl TryInto<HeaderName>, value: &str) -> HandlerError {
+        if let (Ok(name), Ok(value)) = (name.try_into(), HeaderValue::from_str(value)) {
             self.headers.push((name, value));
         }
         self

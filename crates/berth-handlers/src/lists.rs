@@ -1,6 +1,7 @@
 //! Listings: the catalog, tags, and referrers.
 
 use actix_web::HttpResponse;
+use actix_web::http::header::LINK;
 use berth_api::encode_query_value;
 use berth_core::Repository;
 use berth_manifest::media_type;
@@ -21,7 +22,7 @@ fn json_response(ctx: &Ctx<'_>, body: Vec<u8>, link: Option<String>) -> HttpResp
     let mut response = HttpResponse::Ok();
     response.content_type(berth_api::headers::JSON);
     if let Some(link) = link {
-        response.insert_header(("Link", link));
+        response.insert_header((LINK, link));
     }
     if ctx.is_head() {
         response.body(crate::app::head_body(body.len() as u64))

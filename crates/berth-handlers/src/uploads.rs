@@ -191,10 +191,7 @@ fn misfit(ctx: &Ctx<'_>, name: &str, upload: &dyn BlobWriter, message: String) -
     HandlerError::new(ErrorCode::RangeInvalid, message)
         .with_header(RANGE, &upload_range(upload.size()))
         .with_header(LOCATION, &upload_location(ctx, name, upload))
-        .with_header(
-            actix_web::http::header::HeaderName::from_static("docker-upload-uuid"),
-            upload.id(),
-        )
+        .with_header(berth_api::headers::UPLOAD_UUID, upload.id())
 }
 
 /// Checks a chunk's `Content-Range` (`<start>-<end>`) against the upload

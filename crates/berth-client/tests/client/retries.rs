@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use berth_api::headers::UPLOAD_UUID;
 use berth_client::{Client, RetryPolicy};
 use berth_core::{CreateOptions, Error, ErrorKind, Repository};
 use berth_digest::Digest;
@@ -151,7 +152,7 @@ async fn post_and_patch_are_not_retried() {
     let server = TestServer::start(|request| match request.method.as_str() {
         "POST" => Reply::status(202)
             .header("Location", "/v2/flaky/blobs/uploads/u1")
-            .header("Docker-Upload-UUID", "u1"),
+            .header(UPLOAD_UUID, "u1"),
         _ => Reply::status(503),
     });
     let repo = client(&server.url).repository(&repo_name());

@@ -1,6 +1,8 @@
 //! Registries that lie: every body that claims a digest is checked, and a
 //! wrong or short one ends the stream with an error.
 
+use berth_api::headers::CONTENT_DIGEST;
+use berth_api::ranges::{RangeRequest, content_range};
 use berth_core::{Error, ErrorKind, Repository};
 use berth_digest::Digest;
 use berth_manifest::media_type;
@@ -21,20 +23,14 @@ fn liar(body: Vec<u8>, cut_after: Option<usize>) -> TestServer {
                 .header("Content-Type", "application/octet-stream")
                 .body(body.clone());
             reply.cut_after = cut_after;
-            if let Some(range) = request.header("range") {
+            if let Some(range) = request.header("range")
+                && let RangeRequest::Part(part) = RangeRequest::parse(range, body.len() as u64)
+            {
                 // Honour simple ranges, lying all the same.
-                let (first, last) = range
-                    .strip_prefix("bytes=")
-                    .and_then(|r| r.split_once('-'))
-                    .map(|(a, b)| (a.parse::<usize>().unwrap(), b.parse::<usize>().unwrap()))
-                    .unwrap();
-                let last = last.min(body.len() - 1);
+                let (first, end) = (part.start as usize, part.end as usize);
                 return Reply::status(206)
-                    .header(
-                        "Content-Range",
-                        format!("bytes {first}-{last}/{}", body.len()),
-                    )
-                    .body(body[first..=last].to_vec());
+                    .header("Content-Range", content_range(&part, body.len() as u64))
+                    .body(body[first..end].to_vec());
             }
             return reply;
         }
@@ -136,7 +132,7 @@ async fn a_wrong_manifest_is_refused() {
             match request.path() {
                 // Claims the honest digest for the lie.
                 "/v2/liar/app/manifests/claims" => {
-                    reply.header("Docker-Content-Digest", honest_digest.as_str())
+                    reply.header(CONTENT_DIGEST, honest_digest.as_str())
                 }
                 "/v2/liar/app/manifests/silent" => reply,
                 p if p.starts_with("/v2/liar/app/manifests/sha256:") => reply,

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use berth_api::headers::CONTENT_DIGEST;
+use berth_api::ranges::{RangeRequest, content_range, unsatisfied_range};
 use berth_client::Client;
 use berth_core::{ByteStream, Error};
 use berth_digest::Digest;
@@ -174,21 +176,24 @@ fn respond(
         let mut range = 0..data.len();
         let mut status = 200;
         let mut extra = Vec::new();
-        if let Some(r) = headers.get("range").and_then(|r| r.strip_prefix("bytes=")) {
-            let (a, b) = r.split_once('-').unwrap();
-            let a: usize = a.parse().unwrap();
-            let b: usize = b.parse::<usize>().map(|b| b + 1).unwrap_or(data.len());
-            range = a..b.min(data.len());
-            status = 206;
-            extra.push((
-                "Content-Range",
-                format!("bytes {}-{}/{}", range.start, range.end - 1, data.len()),
-            ));
+        let size = data.len() as u64;
+        match headers.get("range").map(|r| RangeRequest::parse(r, size)) {
+            Some(RangeRequest::Part(part)) => {
+                range = part.start as usize..part.end as usize;
+                status = 206;
+                extra.push(("Content-Range", content_range(&part, size)));
+            }
+            Some(RangeRequest::Unsatisfiable) => {
+                range = 0..0;
+                status = 416;
+                extra.push(("Content-Range", unsatisfied_range(size)));
+            }
+            Some(RangeRequest::Whole) | None => {}
         }
         let mut all = vec![
             ("Content-Length", range.len().to_string()),
             ("Content-Type", "application/octet-stream".into()),
-            ("Docker-Content-Digest", digest.to_owned()),
+            (CONTENT_DIGEST, digest.to_owned()),
         ];
         all.extend(extra);
         head(w, status, &all)?;
@@ -238,7 +243,7 @@ fn respond(
             &[
                 ("Content-Length", bytes.len().to_string()),
                 ("Content-Type", content_type),
-                ("Docker-Content-Digest", Digest::sha256(&bytes).to_string()),
+                (CONTENT_DIGEST, Digest::sha256(&bytes).to_string()),
             ],
         )?;
         if method == "HEAD" {
