@@ -1,6 +1,8 @@
 //! `berth`: the command line. Parse it, set up logging, and hand the
 //! work to berth-server.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

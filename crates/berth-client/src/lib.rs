@@ -75,6 +75,7 @@
 //! connection failures and `5xx` to `Unavailable`, other answers to
 //! `Backend` with an [`UpstreamError`] as the source.
 
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod blobs;

@@ -118,6 +118,7 @@
 //! # Ok::<(), berth_config::ConfigError>(())
 //! ```
 
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod auth;

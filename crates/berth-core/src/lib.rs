@@ -35,6 +35,7 @@
 //! assert!(err.to_string().starts_with("blob unknown to registry: sha256:"));
 //! ```
 
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod blob;

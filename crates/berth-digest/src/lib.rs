@@ -40,6 +40,7 @@
 //! Digests serialize with serde as their string form (feature `serde`, on
 //! by default).
 
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod algorithm;

@@ -80,6 +80,7 @@
 //! `HTTP 403 AccessDenied: Access Denied (request id …)` rather than
 //! "service error".
 
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod driver;

@@ -12,6 +12,7 @@
 //! # Ok::<(), berth_duration::DurationError>(())
 //! ```
 
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 use std::fmt;

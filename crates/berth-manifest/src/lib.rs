@@ -58,6 +58,7 @@
 //! [`ManifestRegistry`] with its [`ManifestSchema`] trait for adding
 //! schemas, [`ValidationPolicy`] and [`ManifestError`].
 
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod descriptor;

@@ -77,6 +77,7 @@
 //! string form and deserializes through its `FromStr` (which, for
 //! [`Reference`], does not normalize).
 
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod error;

@@ -37,6 +37,7 @@
 //! # }).unwrap();
 //! ```
 
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod blobs;

@@ -15,6 +15,7 @@
 //!   it depends on, which stalls, delays, resets, blackholes, closes one
 //!   way or answers HTTP requests itself when the test says so.
 
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 use std::net::TcpListener;
