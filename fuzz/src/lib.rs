@@ -14,7 +14,6 @@
 //! ```
 
 #![forbid(unsafe_code)]
-
 #![deny(missing_docs)]
 
 use std::sync::OnceLock;
