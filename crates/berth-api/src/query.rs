@@ -89,6 +89,55 @@ pub fn page_request(query: &Query, max: Option<usize>) -> Result<PageRequest, Ap
     })
 }
 
+/// The `Link` header of a page that has more after it:
+/// `<url?last=…&n=…>; rel="next"` (`last` percent-encoded).
+///
+/// ```
+/// use berth_api::query::{next_link, next_link_target};
+///
+/// let link = next_link("/v2/_catalog", "team/app", 2);
+/// assert_eq!(link, r#"</v2/_catalog?last=team%2Fapp&n=2>; rel="next""#);
+/// assert_eq!(next_link_target(&link).as_deref(), Some("/v2/_catalog?last=team%2Fapp&n=2"));
+/// ```
+pub fn next_link(url: &str, last: &str, n: usize) -> String {
+    format!(
+        "<{url}?last={}&n={n}>; rel=\"next\"",
+        crate::encode_query_value(last)
+    )
+}
+
+/// The target of the `rel="next"` link of a `Link` header value, if any
+/// (RFC 8288: `<uri>; rel="next", <uri>; rel=prev`).
+pub fn next_link_target(header: &str) -> Option<String> {
+    let mut rest = header;
+    loop {
+        let start = rest.find('<')?;
+        let end = start + rest[start..].find('>')?;
+        let target = &rest[start + 1..end];
+        rest = &rest[end + 1..];
+        // The parameters run to the next link (a '<' after a comma).
+        let params_end = rest.find('<').unwrap_or(rest.len());
+        let params = &rest[..params_end];
+        let is_next = params.split(';').any(|param| {
+            let Some((name, value)) = param.split_once('=') else {
+                return false;
+            };
+            name.trim().eq_ignore_ascii_case("rel")
+                && value
+                    .trim()
+                    .trim_end_matches(',')
+                    .trim()
+                    .trim_matches('"')
+                    .split_ascii_whitespace()
+                    .any(|rel| rel.eq_ignore_ascii_case("next"))
+        });
+        if is_next {
+            return Some(target.to_owned());
+        }
+        rest = &rest[params_end..];
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

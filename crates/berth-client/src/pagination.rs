@@ -2,6 +2,7 @@
 //! `Link` header.
 
 use berth_api::Route;
+use berth_api::query::next_link_target as next_link;
 use berth_core::{Error, Page, PageRequest, Result};
 use reqwest::header::LINK;
 use reqwest::{Method, StatusCode, Url};
@@ -107,38 +108,6 @@ fn entries(body: &[u8], field: &str) -> std::result::Result<Vec<String>, BodyErr
             })
             .collect(),
         Some(_) => Err(BodyError(format!("{field} is not a list"))),
-    }
-}
-
-/// The target of the `rel="next"` link of a `Link` header value, if any
-/// (RFC 8288: `<uri>; rel="next", <uri>; rel=prev`).
-pub(crate) fn next_link(header: &str) -> Option<String> {
-    let mut rest = header;
-    loop {
-        let start = rest.find('<')?;
-        let end = start + rest[start..].find('>')?;
-        let target = &rest[start + 1..end];
-        rest = &rest[end + 1..];
-        // The parameters run to the next link (a '<' after a comma).
-        let params_end = rest.find('<').unwrap_or(rest.len());
-        let params = &rest[..params_end];
-        let is_next = params.split(';').any(|param| {
-            let Some((name, value)) = param.split_once('=') else {
-                return false;
-            };
-            name.trim().eq_ignore_ascii_case("rel")
-                && value
-                    .trim()
-                    .trim_end_matches(',')
-                    .trim()
-                    .trim_matches('"')
-                    .split_ascii_whitespace()
-                    .any(|rel| rel.eq_ignore_ascii_case("next"))
-        });
-        if is_next {
-            return Some(target.to_owned());
-        }
-        rest = &rest[params_end..];
     }
 }
 

@@ -14,8 +14,8 @@ use serde::Deserialize;
 
 use crate::client::{Call, Inner, header_str, read_limited};
 use crate::manifests::RemoteManifests;
-use crate::pagination::next_link;
 use crate::repository::Repo;
+use berth_api::query::next_link_target as next_link;
 
 /// The largest referrers page read.
 const PAGE_LIMIT: usize = 16 * 1024 * 1024;

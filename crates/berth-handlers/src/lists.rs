@@ -2,21 +2,13 @@
 
 use actix_web::HttpResponse;
 use actix_web::http::header::LINK;
-use berth_api::encode_query_value;
+use berth_api::query::next_link;
 use berth_core::Repository;
 use berth_manifest::media_type;
 use serde_json::json;
 
 use crate::app::{Ctx, pagination, parse_digest};
 use crate::error::HandlerResult;
-
-/// `Link: <url?last=…&n=…>; rel="next"`
-fn next_link(url: &str, last: &str, n: usize) -> String {
-    format!(
-        "<{url}?last={}&n={n}>; rel=\"next\"",
-        encode_query_value(last)
-    )
-}
 
 fn json_response(ctx: &Ctx<'_>, body: Vec<u8>, link: Option<String>) -> HttpResponse {
     let mut response = HttpResponse::Ok();
