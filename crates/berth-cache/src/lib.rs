@@ -78,6 +78,7 @@ mod descriptor;
 mod error;
 mod memory;
 mod redis_cache;
+pub mod settings;
 
 pub use cached::{CacheHealth, CachedBlobStatter};
 pub use error::CacheError;

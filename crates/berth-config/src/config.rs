@@ -13,17 +13,16 @@ use crate::headers::Headers;
 use crate::http::{self, Http};
 use crate::log::{self, Log};
 use crate::notifications::{self, Notifications};
-use crate::redis::{self, Redis};
 use crate::sections::{self, Catalog, Health, Middleware, Proxy, Validation};
 use crate::storage::{
     self, BlobDescriptorCache, Cache, Delete, Filesystem, Storage, StorageDriver,
 };
+use berth_cache::settings::Redis;
 
 /// The configuration version berth reads (Distribution's only one).
 pub const CONFIG_VERSION: &str = "0.1";
 
-/// What replaces a secret in [`Configuration::masked`].
-pub const MASK: &str = "*****";
+pub use berth_settings::MASK;
 
 /// Where Distribution's configuration file lives, in the order berth looks
 /// when `berth serve` is given none: Distribution 3's path, then 2.x's
@@ -357,9 +356,9 @@ fn decode(root: &Value, origins: &Origins) -> Result<LoadedConfig, ConfigError> 
     let storage = storage::decode(ctx, storage_obj)?;
 
     let http_obj = o.child(ctx, "http")?;
-    let http = http::decode(ctx, http_obj)?;
+    let (http, letsencrypt) = http::decode(ctx, http_obj)?;
     let redis_obj = o.child(ctx, "redis")?;
-    let redis = redis::decode(ctx, redis_obj)?;
+    let redis = Redis::read(ctx, redis_obj)?;
     let auth_obj = o.child(ctx, "auth")?;
     let auth = auth::decode(ctx, auth_obj)?;
     let notif_obj = o.child(ctx, "notifications")?;
@@ -383,19 +382,19 @@ fn decode(root: &Value, origins: &Origins) -> Result<LoadedConfig, ConfigError> 
 
     // Checks across sections.
     if storage.cache.blobdescriptor == BlobDescriptorCache::Redis && redis.is_none() {
-        return Err(ConfigError::Requires {
+        return Err(ConfigError::from(berth_settings::SettingError::Requires {
             at: ctx.at("storage.cache.blobdescriptor"),
             value: "\"redis\"".to_owned(),
             needs: "redis.addr (or redis.addrs) to be set".to_owned(),
-        });
+        }));
     }
     let purging = &storage.maintenance.uploadpurging;
     if purging.enabled && purging.interval.is_zero() {
-        return Err(ConfigError::Invalid {
+        return Err(ConfigError::from(berth_settings::SettingError::Invalid {
             at: ctx.at("storage.maintenance.uploadpurging.interval"),
             value: "\"0s\"".to_owned(),
             expected: "a duration above zero while upload purging is enabled".to_owned(),
-        });
+        }));
     }
 
     let config = Configuration {
@@ -417,6 +416,6 @@ fn decode(root: &Value, origins: &Origins) -> Result<LoadedConfig, ConfigError> 
         config,
         warnings: std::mem::take(&mut ctx.warnings),
         unsupported: std::mem::take(&mut ctx.unsupported),
-        letsencrypt: ctx.letsencrypt,
+        letsencrypt,
     })
 }

@@ -95,13 +95,15 @@ impl Http {
     /// # Ok::<(), berth_config::ConfigError>(())
     /// ```
     pub fn listen(&self) -> Result<Listen, ConfigError> {
-        parse_listen(self.net, &self.addr).map_err(|expected| ConfigError::Invalid {
-            at: Location {
-                key: "http.addr".to_owned(),
-                env: None,
-            },
-            value: format!("{:?}", self.addr),
-            expected: expected.to_owned(),
+        parse_listen(self.net, &self.addr).map_err(|expected| {
+            ConfigError::from(berth_settings::SettingError::Invalid {
+                at: Location {
+                    key: "http.addr".to_owned(),
+                    env: None,
+                },
+                value: format!("{:?}", self.addr),
+                expected: expected.to_owned(),
+            })
         })
     }
 }
@@ -177,14 +179,16 @@ impl Debug {
     pub fn listen(&self) -> Result<String, ConfigError> {
         match parse_listen(Net::Tcp, &self.addr) {
             Ok(Listen::Tcp(addr)) => Ok(addr),
-            Ok(Listen::Unix(_)) | Err(_) => Err(ConfigError::Invalid {
-                at: Location {
-                    key: "http.debug.addr".to_owned(),
-                    env: None,
-                },
-                value: format!("{:?}", self.addr),
-                expected: ADDR_EXPECTED.to_owned(),
-            }),
+            Ok(Listen::Unix(_)) | Err(_) => {
+                Err(ConfigError::from(berth_settings::SettingError::Invalid {
+                    at: Location {
+                        key: "http.debug.addr".to_owned(),
+                        env: None,
+                    },
+                    value: format!("{:?}", self.addr),
+                    expected: ADDR_EXPECTED.to_owned(),
+                }))
+            }
         }
     }
 }
@@ -268,7 +272,8 @@ pub(crate) fn parse_listen(net: Net, addr: &str) -> Result<Listen, &'static str>
     }))
 }
 
-pub(crate) fn decode(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<Http, ConfigError> {
+/// Reads `http:`, and whether `tls.letsencrypt` is set.
+pub(crate) fn decode(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<(Http, bool), ConfigError> {
     let mut http = Http::default();
     if let Some((path, value)) = o.take("net") {
         let text = ctx.string(&path, value)?;
@@ -327,7 +332,8 @@ pub(crate) fn decode(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<Http, ConfigEr
     http.secret = o.non_empty(ctx, "secret")?;
     http.relativeurls = o.flag(ctx, "relativeurls")?;
     http.draintimeout = o.duration(ctx, "draintimeout")?;
-    http.tls = decode_tls(ctx, o.child(ctx, "tls")?)?;
+    let (tls, letsencrypt) = decode_tls(ctx, o.child(ctx, "tls")?)?;
+    http.tls = tls;
     http.headers = o.headers(ctx, "headers")?;
 
     let mut debug = o.child(ctx, "debug")?;
@@ -346,11 +352,11 @@ pub(crate) fn decode(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<Http, ConfigEr
     match debug_addr {
         Some(addr) => {
             if let Err(expected) = parse_listen(Net::Tcp, &addr) {
-                return Err(ConfigError::Invalid {
+                return Err(ConfigError::from(berth_settings::SettingError::Invalid {
                     at: ctx.at(&format!("{}.debug.addr", o.path)),
                     value: format!("{addr:?}"),
                     expected: expected.to_owned(),
-                });
+                }));
             }
             http.debug = Some(Debug { addr, prometheus });
         }
@@ -368,10 +374,11 @@ pub(crate) fn decode(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<Http, ConfigEr
     http.h2c.enabled = h2c.flag(ctx, "enabled")?;
     h2c.finish(ctx);
     o.finish(ctx);
-    Ok(http)
+    Ok((http, letsencrypt))
 }
 
-fn decode_tls(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<Option<Tls>, ConfigError> {
+/// `http.tls`, and whether it asks for Let's Encrypt.
+fn decode_tls(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<(Option<Tls>, bool), ConfigError> {
     let certificate = o.non_empty(ctx, "certificate")?;
     let key = o.non_empty(ctx, "key")?;
     let clientcas = o.strings(ctx, "clientcas")?;
@@ -386,7 +393,7 @@ fn decode_tls(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<Option<Tls>, ConfigEr
         None => TlsVersion::Tls12,
     };
     let ciphersuites = o.strings(ctx, "ciphersuites")?;
-    ctx.letsencrypt = o.unsupported(ctx, "letsencrypt", "Let's Encrypt (ACME) certificates");
+    let letsencrypt = o.unsupported(ctx, "letsencrypt", "Let's Encrypt (ACME) certificates");
     let tls = match (certificate, key) {
         (Some(certificate), Some(key)) => Some(Tls {
             certificate,
@@ -418,5 +425,5 @@ fn decode_tls(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<Option<Tls>, ConfigEr
         }
     };
     o.finish(ctx);
-    Ok(tls)
+    Ok((tls, letsencrypt))
 }

@@ -1,51 +1,10 @@
 //! Every key path the configuration reader accepts, as the reader itself
 //! asks for them: [`known_keys`] decodes a few configurations that between
 //! them reach every branch of the reader (each storage driver, each access
-//! controller, one item in every list) and records each key the reader
-//! looks up, present or not.
-
-use std::cell::RefCell;
-use std::collections::BTreeSet;
+//! controller, one item in every list) while berth-settings records each
+//! key the reader looks up, present or not.
 
 use crate::config::Configuration;
-
-thread_local! {
-    /// The key paths asked for on this thread while [`known_keys`] runs.
-    static RECORDER: RefCell<Option<BTreeSet<String>>> = const { RefCell::new(None) };
-}
-
-/// Notes that the reader asked for `key` inside the mapping at `path`
-/// (a no-op unless [`known_keys`] is recording).
-pub(crate) fn record(path: &str, key: &str) {
-    RECORDER.with(|r| {
-        if let Some(set) = r.borrow_mut().as_mut() {
-            let full = if path.is_empty() {
-                key.to_owned()
-            } else {
-                format!("{path}.{key}")
-            };
-            set.insert(generalize(&full));
-        }
-    });
-}
-
-/// `notifications.endpoints[0].url` → `notifications.endpoints[].url`.
-fn generalize(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
-    let mut in_index = false;
-    for c in path.chars() {
-        match c {
-            '[' => {
-                in_index = true;
-                out.push_str("[]");
-            }
-            ']' => in_index = false,
-            _ if in_index => {}
-            _ => out.push(c),
-        }
-    }
-    out
-}
 
 /// Configurations that between them reach every branch of the reader.
 /// Keys inside a section are recorded even when the section is absent, so
@@ -114,14 +73,13 @@ auth:
 /// assert!(keys.iter().any(|k| k == "notifications.endpoints[].url"));
 /// ```
 pub fn known_keys() -> Vec<String> {
-    RECORDER.with(|r| *r.borrow_mut() = Some(BTreeSet::new()));
-    for yaml in EXERCISE {
-        // The exercise configurations are valid; an error would only
-        // shorten the list, which the documentation test would notice.
-        let _ = Configuration::parse(yaml);
-    }
-    let set = RECORDER.with(|r| r.borrow_mut().take()).unwrap_or_default();
-    set.into_iter().collect()
+    berth_settings::keys::recording(|| {
+        for yaml in EXERCISE {
+            // The exercise configurations are valid; an error would only
+            // shorten the list, which the documentation test would notice.
+            let _ = Configuration::parse(yaml);
+        }
+    })
 }
 
 #[cfg(test)]
@@ -134,16 +92,5 @@ mod tests {
             let loaded = Configuration::parse(yaml).expect(yaml);
             assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
         }
-    }
-
-    #[test]
-    fn list_indices_are_generalized() {
-        assert_eq!(generalize("a.b[12].c[0]"), "a.b[].c[]");
-    }
-
-    #[test]
-    fn recording_is_off_outside_known_keys() {
-        record("", "x");
-        assert!(RECORDER.with(|r| r.borrow().is_none()));
     }
 }

@@ -132,11 +132,12 @@ mod http;
 mod keys;
 mod log;
 mod notifications;
-mod redis;
 mod sections;
 mod storage;
 
 pub use auth::{Auth, Htpasswd, Silly, Token};
+/// `redis:`: berth-cache's settings, the one definition of that section.
+pub use berth_cache::settings::{Redis, RedisPool, RedisTls};
 /// `storage.s3`: the S3 driver's parameter type (and its checksum mode),
 /// the one definition of that section.
 pub use berth_driver_s3::{ChecksumMode, S3Parameters};
@@ -158,7 +159,6 @@ pub use notifications::{
     DEFAULT_ENDPOINT_BACKOFF, DEFAULT_ENDPOINT_THRESHOLD, DEFAULT_ENDPOINT_TIMEOUT,
     DEFAULT_SPOOL_MAX_BYTES, Endpoint, Events, Ignore, Notifications, Spool,
 };
-pub use redis::{Redis, RedisPool, RedisTls};
 pub use sections::{
     Catalog, DEFAULT_CATALOG_MAX_ENTRIES, DEFAULT_CHECK_INTERVAL, FileCheck, Health, HttpCheck,
     IndexPlatforms, IndexValidation, ManifestValidation, Middleware, MiddlewareEntry, PlatformSpec,

@@ -131,7 +131,7 @@ pub(crate) fn decode(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<Notifications,
         },
     };
     events.finish(ctx);
-    let endpoints = o.list(ctx, "endpoints", decode_endpoint)?;
+    let endpoints = o.list::<_, ConfigError>(ctx, "endpoints", decode_endpoint)?;
     let mut names = std::collections::BTreeSet::new();
     for (i, e) in endpoints.iter().enumerate() {
         if !names.insert(e.name.as_str()) {

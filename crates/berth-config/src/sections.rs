@@ -204,7 +204,7 @@ pub(crate) fn decode_health(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<Health,
         threshold: sd.unsigned(ctx, "threshold")?.unwrap_or(0),
     };
     sd.finish(ctx);
-    let file = o.list(ctx, "file", |ctx, path, value: &Value| {
+    let file = o.list::<_, ConfigError>(ctx, "file", |ctx, path, value: &Value| {
         let mut c = Obj::new(ctx, path, value)?;
         let check = FileCheck {
             file: required(ctx, &mut c, "file", "the path of the file to check")?,
@@ -213,7 +213,7 @@ pub(crate) fn decode_health(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<Health,
         c.finish(ctx);
         Ok(check)
     })?;
-    let http = o.list(ctx, "http", |ctx, path, value: &Value| {
+    let http = o.list::<_, ConfigError>(ctx, "http", |ctx, path, value: &Value| {
         let mut c = Obj::new(ctx, path, value)?;
         let uri = required(ctx, &mut c, "uri", "the URL to check")?;
         let statuscode = match c.take("statuscode") {
@@ -234,7 +234,7 @@ pub(crate) fn decode_health(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<Health,
         c.finish(ctx);
         Ok(check)
     })?;
-    let tcp = o.list(ctx, "tcp", |ctx, path, value: &Value| {
+    let tcp = o.list::<_, ConfigError>(ctx, "tcp", |ctx, path, value: &Value| {
         let mut c = Obj::new(ctx, path, value)?;
         let check = TcpCheck {
             addr: required(ctx, &mut c, "addr", "the host:port to check")?,
@@ -342,20 +342,21 @@ pub(crate) fn decode_validation(
         },
         None => IndexPlatforms::None,
     };
-    let platformlist = indexes.list(ctx, "platformlist", |ctx, path, value: &Value| {
-        let mut c = Obj::new(ctx, path, value)?;
-        let spec = PlatformSpec {
-            architecture: required(
-                ctx,
-                &mut c,
-                "architecture",
-                "a CPU architecture such as amd64",
-            )?,
-            os: required(ctx, &mut c, "os", "an operating system such as linux")?,
-        };
-        c.finish(ctx);
-        Ok(spec)
-    })?;
+    let platformlist =
+        indexes.list::<_, ConfigError>(ctx, "platformlist", |ctx, path, value: &Value| {
+            let mut c = Obj::new(ctx, path, value)?;
+            let spec = PlatformSpec {
+                architecture: required(
+                    ctx,
+                    &mut c,
+                    "architecture",
+                    "a CPU architecture such as amd64",
+                )?,
+                os: required(ctx, &mut c, "os", "an operating system such as linux")?,
+            };
+            c.finish(ctx);
+            Ok(spec)
+        })?;
     if platforms == IndexPlatforms::List && platformlist.is_empty() {
         return Err(ctx.missing(
             &indexes.key_path("platformlist"),
@@ -452,7 +453,7 @@ pub(crate) fn decode_middleware(
         ("repository", &mut middleware.repository),
         ("storage", &mut middleware.storage),
     ] {
-        *slot = o.list(ctx, kind, |ctx, path, value: &Value| {
+        *slot = o.list::<_, ConfigError>(ctx, kind, |ctx, path, value: &Value| {
             let mut c = Obj::new(ctx, path, value)?;
             let entry = MiddlewareEntry {
                 name: required(ctx, &mut c, "name", "the middleware's name")?,

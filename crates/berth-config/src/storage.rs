@@ -303,7 +303,7 @@ pub(crate) fn decode(ctx: &mut Ctx<'_>, mut obj: Obj<'_>) -> Result<Storage, Con
 /// unknown keys are reported under their key paths.
 fn decode_s3(ctx: &mut Ctx<'_>, path: &str, value: &Value) -> Result<S3Parameters, ConfigError> {
     for name in berth_driver_s3::PARAMETERS {
-        crate::keys::record(path, name);
+        berth_settings::keys::record(path, name);
     }
     let mut params = match S3Parameters::read(value) {
         Ok(Ok(params)) => params,
@@ -313,11 +313,11 @@ fn decode_s3(ctx: &mut Ctx<'_>, path: &str, value: &Value) -> Result<S3Parameter
             // the parameter is a required one that is not given.
             let expected = e.expected.unwrap_or(e.message);
             return Err(match e.value {
-                Some(value) => ConfigError::Invalid {
+                Some(value) => ConfigError::from(berth_settings::SettingError::Invalid {
                     at: ctx.at(&key),
                     value,
                     expected,
-                },
+                }),
                 None => ctx.missing(&key, &expected),
             });
         }

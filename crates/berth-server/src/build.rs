@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use berth_cache::{
     BlobDescriptorCacheProvider, InMemoryBlobDescriptorCache, RedisBlobDescriptorCache,
-    RedisOptions,
 };
 use berth_config::{BlobDescriptorCache, Configuration, StorageDriver};
 use berth_driver::{FilesystemDriver, FilesystemParameters, InMemoryDriver};
@@ -90,28 +89,8 @@ pub(crate) fn build_cache(
                 .redis
                 .as_ref()
                 .ok_or("storage.cache.blobdescriptor is redis, but there is no redis section")?;
-            let addr = redis
-                .addrs
-                .first()
-                .ok_or("redis.addr is required for the redis descriptor cache")?;
-            let db = i64::try_from(redis.db)
-                .map_err(|_| format!("redis.db {} is too large", redis.db))?;
-            let mut options = RedisOptions::addr(addr).db(db);
-            if let Some(password) = &redis.password {
-                options = options.password(password);
-            }
-            if let Some(username) = &redis.username {
-                options = options.username(username);
-            }
-            if let Some(t) = redis.dialtimeout {
-                options = options.dial_timeout(t);
-            }
-            if let Some(t) = redis.readtimeout {
-                options = options.read_timeout(t);
-            }
-            if let Some(t) = redis.writetimeout {
-                options = options.write_timeout(t);
-            }
+            let options = redis.options()?;
+            let addr = redis.addrs.first().map(String::as_str).unwrap_or_default();
             let cache =
                 RedisBlobDescriptorCache::new(options).map_err(|e| format!("redis: {e}"))?;
             tracing::info!(addr, "blob descriptor cache: redis");
