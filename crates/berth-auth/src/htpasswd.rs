@@ -36,7 +36,7 @@ use base64::Engine as _;
 use crate::{Access, AccessController, AuthError, Challenge, ConfigError, Grant, Request};
 
 /// Options of `auth.htpasswd`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct HtpasswdOptions {
     /// `auth.htpasswd.realm`: the realm of the Basic challenge. Required.
     pub realm: String,

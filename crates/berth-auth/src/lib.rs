@@ -69,6 +69,7 @@ use serde::{Deserialize, Serialize};
 mod challenge;
 mod error;
 pub mod htpasswd;
+pub mod settings;
 pub mod silly;
 pub mod token;
 

@@ -8,7 +8,7 @@ use crate::challenge::{Challenge, flat_scope};
 use crate::{Access, AccessController, AuthError, ConfigError, Grant, Request};
 
 /// Options of `auth.silly`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SillyOptions {
     /// `auth.silly.realm`: the realm of the Bearer challenge. Required.
     pub realm: String,

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_yaml::{Mapping, Value};
 
-use crate::auth::{self, Auth};
 use crate::decode::{Ctx, Obj, Origins, describe};
 use crate::env;
 use crate::error::ConfigError;
@@ -17,6 +16,7 @@ use crate::sections::{self, Catalog, Health, Middleware, Proxy, Validation};
 use crate::storage::{
     self, BlobDescriptorCache, Cache, Delete, Filesystem, Storage, StorageDriver,
 };
+use berth_auth::settings::Auth;
 use berth_cache::settings::Redis;
 
 /// The configuration version berth reads (Distribution's only one).
@@ -360,7 +360,7 @@ fn decode(root: &Value, origins: &Origins) -> Result<LoadedConfig, ConfigError> 
     let redis_obj = o.child(ctx, "redis")?;
     let redis = Redis::read(ctx, redis_obj)?;
     let auth_obj = o.child(ctx, "auth")?;
-    let auth = auth::decode(ctx, auth_obj)?;
+    let auth = Auth::read(ctx, auth_obj)?;
     let notif_obj = o.child(ctx, "notifications")?;
     let notifications = notifications::decode(ctx, notif_obj)?;
     let proxy_obj = o.child(ctx, "proxy")?;

@@ -81,7 +81,7 @@ pub enum ConfigError {
     /// A key with a bad value, or a required one missing (the message
     /// names the key, the value and what is allowed).
     #[error(transparent)]
-    Setting(#[from] berth_settings::SettingError),
+    Setting(Box<berth_settings::SettingError>),
     /// `storage` names no driver.
     #[error(
         "storage: no storage driver configured: expected exactly one of filesystem, inmemory, s3"
@@ -104,18 +104,10 @@ pub enum ConfigError {
         /// swift) rather than an unknown name.
         known: bool,
     },
-    /// `auth` names more than one access controller.
-    #[error("auth: more than one access controller configured ({}): expected exactly one of htpasswd, silly, token", kinds.join(", "))]
-    MultipleAuth {
-        /// The access controllers named.
-        kinds: Vec<String>,
-    },
-    /// `auth` names an access controller berth does not know.
-    #[error("{at}: unknown access controller {name:?}: expected one of htpasswd, silly, token")]
-    UnknownAuth {
-        /// The controller's key.
-        at: Location,
-        /// Its name.
-        name: String,
-    },
+}
+
+impl From<berth_settings::SettingError> for ConfigError {
+    fn from(e: berth_settings::SettingError) -> ConfigError {
+        ConfigError::Setting(Box::new(e))
+    }
 }

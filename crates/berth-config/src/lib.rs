@@ -121,7 +121,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod auth;
 mod config;
 mod decode;
 mod duration;
@@ -135,7 +134,10 @@ mod notifications;
 mod sections;
 mod storage;
 
-pub use auth::{Auth, Htpasswd, Silly, Token};
+/// `auth:`: berth-auth's settings, the one definition of that section
+/// (`Htpasswd`, `Silly` and `Token` are berth-auth's controller options).
+pub use berth_auth::settings::Auth;
+pub use berth_auth::{HtpasswdOptions as Htpasswd, SillyOptions as Silly, TokenOptions as Token};
 /// `redis:`: berth-cache's settings, the one definition of that section.
 pub use berth_cache::settings::{Redis, RedisPool, RedisTls};
 /// `storage.s3`: the S3 driver's parameter type (and its checksum mode),

@@ -406,7 +406,10 @@ fn another_access_controller_replaces_the_files() {
         panic!("expected token auth, got {:?}", loaded.config.auth)
     };
     assert_eq!(token.realm, "https://auth.example/token");
-    assert_eq!(token.rootcertbundle.as_deref(), Some("/certs/bundle.pem"));
+    assert_eq!(
+        token.rootcertbundle.as_deref(),
+        Some(std::path::Path::new("/certs/bundle.pem"))
+    );
     assert_eq!(
         loaded.warnings,
         [

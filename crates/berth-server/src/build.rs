@@ -123,38 +123,6 @@ pub(crate) fn redirect_middleware(config: &Configuration) -> Result<Option<Strin
     Ok(Some(base.to_owned()))
 }
 
-/// The access controller of `auth:`.
-pub(crate) fn access_controller(
-    auth: &berth_config::Auth,
-) -> Result<Arc<dyn berth_auth::AccessController>, StartError> {
-    use berth_config::Auth;
-    let controller = match auth {
-        Auth::Htpasswd(h) => berth_auth::htpasswd(berth_auth::HtpasswdOptions {
-            realm: h.realm.clone(),
-            path: PathBuf::from(&h.path),
-        })?,
-        Auth::Silly(s) => {
-            tracing::warn!("auth.silly lets any Authorization header in: for tests only");
-            berth_auth::silly(berth_auth::SillyOptions {
-                realm: s.realm.clone(),
-                service: s.service.clone(),
-            })?
-        }
-        Auth::Token(t) => berth_auth::token(berth_auth::TokenOptions {
-            realm: t.realm.clone(),
-            service: t.service.clone(),
-            issuer: t.issuer.clone(),
-            rootcertbundle: t.rootcertbundle.as_ref().map(PathBuf::from),
-            jwks: t.jwks.as_ref().map(PathBuf::from),
-            autoredirect: t.autoredirect,
-            autoredirectpath: t.autoredirectpath.clone(),
-            signingalgorithms: t.signingalgorithms.clone(),
-        })?,
-    };
-    tracing::info!(controller = auth.name(), "access control on");
-    Ok(controller)
-}
-
 /// The namespace the handlers serve: local storage, or with
 /// `proxy.remoteurl` a pull-through cache of that upstream over it (also
 /// given back, to be shut down).

@@ -7,7 +7,7 @@ use berth_config::{Configuration, Listen};
 use berth_handlers::{AppState, Settings};
 
 use crate::StartError;
-use crate::build::{access_controller, build_registry, namespace, start_notifier};
+use crate::build::{build_registry, namespace, start_notifier};
 use crate::health::start_health_checks;
 use crate::maintenance::{spawn_heartbeat, spawn_idle_trim, spawn_upload_purging};
 use crate::metrics::{CacheCounters, EndpointCounters};
@@ -72,7 +72,10 @@ pub(crate) async fn run(config: Configuration) -> Result<(), StartError> {
     let state = web::Data::new({
         let state = AppState::new(namespace, manifests, settings).with_metrics(metrics.clone());
         let state = match &config.auth {
-            Some(auth) => state.with_access_controller(access_controller(auth)?),
+            Some(auth) => {
+                tracing::info!(controller = auth.name(), "access control on");
+                state.with_access_controller(auth.controller()?)
+            }
             None => state,
         };
         match &notifier {

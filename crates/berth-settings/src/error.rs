@@ -47,6 +47,31 @@ pub enum SettingError {
         /// What is allowed.
         expected: String,
     },
+    /// A section that takes one of several kinds (one access controller,
+    /// one storage driver) names more than one.
+    #[error("{section}: more than one {what} configured ({}): expected exactly one of {expected}", chosen.join(", "))]
+    SeveralKinds {
+        /// The section (`auth`).
+        section: String,
+        /// What it chooses (`access controller`).
+        what: String,
+        /// The kinds named, in the file's order.
+        chosen: Vec<String>,
+        /// The kinds there are (`htpasswd, silly, token`).
+        expected: String,
+    },
+    /// A section names a kind there is not.
+    #[error("{at}: unknown {what} {name:?}: expected one of {expected}")]
+    UnknownKind {
+        /// The kind's key.
+        at: Location,
+        /// What it chooses (`access controller`).
+        what: String,
+        /// The kind named.
+        name: String,
+        /// The kinds there are.
+        expected: String,
+    },
     /// A value that needs another key which is not set.
     #[error("{at}: {value} needs {needs}")]
     Requires {

@@ -122,7 +122,7 @@ impl std::fmt::Display for SigningAlgorithm {
 }
 
 /// Options of `auth.token`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TokenOptions {
     /// `auth.token.realm`: the token server's URL, the challenge's realm.
     /// Required unless `autoredirect`.
@@ -134,9 +134,11 @@ pub struct TokenOptions {
     pub issuer: String,
     /// `auth.token.rootcertbundle`: PEM certificates whose keys sign
     /// tokens, or which `x5c` chains lead to. This or `jwks` is required.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rootcertbundle: Option<PathBuf>,
     /// `auth.token.jwks`: a JSON Web Key Set file; its keys are trusted by
     /// `kid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks: Option<PathBuf>,
     /// `auth.token.autoredirect`: make the realm
     /// `<scheme>://<request host><autoredirectpath>`.
@@ -144,11 +146,13 @@ pub struct TokenOptions {
     /// `auth.token.autoredirectpath`: the realm's path with
     /// `autoredirect` ([`DEFAULT_AUTO_REDIRECT_PATH`] when unset or
     /// empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub autoredirectpath: Option<String>,
     /// `auth.token.signingalgorithms`: the accepted `alg` names; empty for
     /// [`SigningAlgorithm::DEFAULT`]. `HS256`, `HS384` and `HS512` are
     /// ignored with a warning (never accepted); any other unknown name is
     /// an error.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub signingalgorithms: Vec<String>,
 }
 
