@@ -11,13 +11,13 @@ use crate::error::ConfigError;
 use crate::headers::Headers;
 use crate::http::{self, Http};
 use crate::log::{self, Log};
-use crate::notifications::{self, Notifications};
 use crate::sections::{self, Catalog, Health, Middleware, Proxy, Validation};
 use crate::storage::{
     self, BlobDescriptorCache, Cache, Delete, Filesystem, Storage, StorageDriver,
 };
 use berth_auth::settings::Auth;
 use berth_cache::settings::Redis;
+use berth_notifications::settings::Notifications;
 
 /// The configuration version berth reads (Distribution's only one).
 pub const CONFIG_VERSION: &str = "0.1";
@@ -362,7 +362,7 @@ fn decode(root: &Value, origins: &Origins) -> Result<LoadedConfig, ConfigError> 
     let auth_obj = o.child(ctx, "auth")?;
     let auth = Auth::read(ctx, auth_obj)?;
     let notif_obj = o.child(ctx, "notifications")?;
-    let notifications = notifications::decode(ctx, notif_obj)?;
+    let notifications = Notifications::read(ctx, notif_obj)?;
     let proxy_obj = o.child(ctx, "proxy")?;
     let proxy = sections::decode_proxy(ctx, proxy_obj)?;
     let health_obj = o.child(ctx, "health")?;

@@ -130,7 +130,6 @@ mod headers;
 mod http;
 mod keys;
 mod log;
-mod notifications;
 mod sections;
 mod storage;
 
@@ -144,6 +143,12 @@ pub use berth_cache::settings::{Redis, RedisPool, RedisTls};
 /// the one definition of that section.
 pub use berth_driver_s3::{ChecksumMode, S3Parameters};
 pub use berth_duration::{DurationError, format_duration, parse_duration};
+/// `notifications:`: berth-notifications' settings, the one definition of
+/// that section.
+pub use berth_notifications::settings::{
+    DEFAULT_ENDPOINT_BACKOFF, DEFAULT_ENDPOINT_THRESHOLD, DEFAULT_ENDPOINT_TIMEOUT,
+    DEFAULT_SPOOL_MAX_BYTES, Endpoint, Events, Ignore, Notifications, Spool,
+};
 pub use config::{
     CONFIG_VERSION, Configuration, DEFAULT_CONFIG_PATHS, DEFAULT_CONFIG_YAML, LoadedConfig, MASK,
     default_config_path, first_existing, process_env,
@@ -157,10 +162,6 @@ pub use http::{
 };
 pub use keys::known_keys;
 pub use log::{AccessLog, Log, LogFormatter, LogLevel};
-pub use notifications::{
-    DEFAULT_ENDPOINT_BACKOFF, DEFAULT_ENDPOINT_THRESHOLD, DEFAULT_ENDPOINT_TIMEOUT,
-    DEFAULT_SPOOL_MAX_BYTES, Endpoint, Events, Ignore, Notifications, Spool,
-};
 pub use sections::{
     Catalog, DEFAULT_CATALOG_MAX_ENTRIES, DEFAULT_CHECK_INTERVAL, FileCheck, Health, HttpCheck,
     IndexPlatforms, IndexValidation, ManifestValidation, Middleware, MiddlewareEntry, PlatformSpec,

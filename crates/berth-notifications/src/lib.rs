@@ -86,6 +86,7 @@ mod event;
 mod listener;
 mod notifier;
 mod options;
+pub mod settings;
 
 pub use endpoint::EndpointStats;
 pub use error::Error;

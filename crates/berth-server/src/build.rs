@@ -164,7 +164,7 @@ pub(crate) async fn start_notifier(
     instance_id: &str,
 ) -> Result<Option<berth_notifications::Notifier>, StartError> {
     let n = &config.notifications;
-    if n.endpoints.iter().all(|e| e.disabled) {
+    if !n.any_enabled() {
         return Ok(None);
     }
     let spool_dir = match (&n.spool.directory, &config.storage.driver) {
@@ -182,37 +182,13 @@ pub(crate) async fn start_notifier(
         (false, Some((_, port))) => format!("{hostname}:{port}"),
         _ => config.http.addr.clone(),
     };
-    let options = berth_notifications::NotificationsOptions {
-        endpoints: n
-            .endpoints
-            .iter()
-            .map(|e| berth_notifications::EndpointOptions {
-                name: e.name.clone(),
-                disabled: e.disabled,
-                url: e.url.clone(),
-                headers: e.headers.0.clone(),
-                timeout: e.timeout,
-                threshold: u32::try_from(e.threshold).unwrap_or(u32::MAX),
-                backoff: e.backoff,
-                ignored_media_types: e
-                    .ignoredmediatypes
-                    .iter()
-                    .chain(&e.ignore.mediatypes)
-                    .cloned()
-                    .collect(),
-                ignore_actions: e.ignore.actions.clone(),
-            })
-            .collect(),
-        include_references: n.events.includereferences,
-        spool_dir: spool_dir.clone(),
-        max_queue_bytes: n.spool.maxbytes,
-        media_type: berth_notifications::EventsMediaType::parse(&n.events.mediatype)
-            .unwrap_or_default(),
-        source: berth_notifications::SourceRecord {
+    let options = n.options(
+        spool_dir.clone(),
+        berth_notifications::SourceRecord {
             addr,
             instance_id: instance_id.to_owned(),
         },
-    };
+    );
     let notifier = berth_notifications::Notifier::start(options)
         .await
         .map_err(|e| format!("notifications (spool {}): {e}", spool_dir.display()))?;

@@ -1,22 +1,24 @@
-//! `notifications:` — webhook endpoints that receive registry events.
+//! The `notifications:` section of a Distribution-style configuration:
+//! this crate's settings, read with berth-settings, and the
+//! [`NotificationsOptions`] they give.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
+use berth_settings::{Headers, Reader, Section, SettingError};
 use serde::Serialize;
 use serde_yaml::Value;
 
-use crate::decode::{Ctx, Obj};
-use crate::error::ConfigError;
-use crate::headers::Headers;
+use crate::{EndpointOptions, EventsMediaType, NotificationsOptions, SourceRecord};
 
 /// An endpoint's `timeout` default.
-pub const DEFAULT_ENDPOINT_TIMEOUT: Duration = Duration::from_secs(1);
+pub const DEFAULT_ENDPOINT_TIMEOUT: Duration = crate::DEFAULT_TIMEOUT;
 /// An endpoint's `threshold` default.
-pub const DEFAULT_ENDPOINT_THRESHOLD: u64 = 10;
+pub const DEFAULT_ENDPOINT_THRESHOLD: u64 = crate::DEFAULT_THRESHOLD as u64;
 /// An endpoint's `backoff` default.
-pub const DEFAULT_ENDPOINT_BACKOFF: Duration = Duration::from_secs(1);
+pub const DEFAULT_ENDPOINT_BACKOFF: Duration = crate::DEFAULT_BACKOFF;
 /// `notifications.spool.maxbytes` default: 256 MiB per endpoint.
-pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 256 << 20;
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = crate::DEFAULT_MAX_QUEUE_BYTES;
 
 /// `notifications:`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -83,16 +85,16 @@ pub struct Endpoint {
     /// `url`: where events are POSTed; required unless disabled.
     pub url: String,
     /// `headers`: added to each request (an `Authorization` header's
-    /// values are masked by [`Configuration::masked`](crate::Configuration::masked)).
+    /// values are masked by a configuration dump (`Headers::mask`)).
     #[serde(skip_serializing_if = "Headers::is_empty")]
     pub headers: Headers,
     /// `timeout`: per request. Default (and when 0) 1s.
-    #[serde(serialize_with = "crate::duration::ser::duration")]
+    #[serde(serialize_with = "berth_settings::ser::duration")]
     pub timeout: Duration,
     /// `threshold`: failures before backing off. Default (and when 0) 10.
     pub threshold: u64,
     /// `backoff`: wait after `threshold` failures. Default (and when 0) 1s.
-    #[serde(serialize_with = "crate::duration::ser::duration")]
+    #[serde(serialize_with = "berth_settings::ser::duration")]
     pub backoff: Duration,
     /// `ignoredmediatypes`: events about these media types are not sent.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -113,7 +115,51 @@ pub struct Ignore {
     pub actions: Vec<String>,
 }
 
-pub(crate) fn decode(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<Notifications, ConfigError> {
+impl Notifications {
+    /// Reads the `notifications:` section.
+    pub fn read(ctx: &mut Reader<'_>, o: Section<'_>) -> Result<Notifications, SettingError> {
+        read(ctx, o)
+    }
+
+    /// Whether any endpoint is enabled (else there is nothing to start).
+    pub fn any_enabled(&self) -> bool {
+        self.endpoints.iter().any(|e| !e.disabled)
+    }
+
+    /// The notifier's options: these settings, with the queues under
+    /// `spool_dir` and `source` in every event.
+    pub fn options(&self, spool_dir: PathBuf, source: SourceRecord) -> NotificationsOptions {
+        NotificationsOptions {
+            endpoints: self
+                .endpoints
+                .iter()
+                .map(|e| EndpointOptions {
+                    name: e.name.clone(),
+                    disabled: e.disabled,
+                    url: e.url.clone(),
+                    headers: e.headers.0.clone(),
+                    timeout: e.timeout,
+                    threshold: u32::try_from(e.threshold).unwrap_or(u32::MAX),
+                    backoff: e.backoff,
+                    ignored_media_types: e
+                        .ignoredmediatypes
+                        .iter()
+                        .chain(&e.ignore.mediatypes)
+                        .cloned()
+                        .collect(),
+                    ignore_actions: e.ignore.actions.clone(),
+                })
+                .collect(),
+            include_references: self.events.includereferences,
+            spool_dir,
+            max_queue_bytes: self.spool.maxbytes,
+            media_type: EventsMediaType::parse(&self.events.mediatype).unwrap_or_default(),
+            source,
+        }
+    }
+}
+
+fn read(ctx: &mut Reader<'_>, mut o: Section<'_>) -> Result<Notifications, SettingError> {
     let mut events = o.child(ctx, "events")?;
     let includereferences = events.flag(ctx, "includereferences")?;
     let mediatype = match events.take("mediatype") {
@@ -131,7 +177,7 @@ pub(crate) fn decode(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<Notifications,
         },
     };
     events.finish(ctx);
-    let endpoints = o.list::<_, ConfigError>(ctx, "endpoints", decode_endpoint)?;
+    let endpoints = o.list(ctx, "endpoints", read_endpoint)?;
     let mut names = std::collections::BTreeSet::new();
     for (i, e) in endpoints.iter().enumerate() {
         if !names.insert(e.name.as_str()) {
@@ -165,8 +211,13 @@ pub(crate) fn decode(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<Notifications,
     })
 }
 
-fn decode_endpoint(ctx: &mut Ctx<'_>, path: &str, value: &Value) -> Result<Endpoint, ConfigError> {
-    let mut o = Obj::new(ctx, path, value)?;
+/// One of `notifications.endpoints`.
+fn read_endpoint(
+    ctx: &mut Reader<'_>,
+    path: &str,
+    value: &Value,
+) -> Result<Endpoint, SettingError> {
+    let mut o = Section::new(ctx, path, value)?;
     let disabled = o.flag(ctx, "disabled")?;
     let url = o.non_empty(ctx, "url")?;
     let url = match url {
