@@ -45,7 +45,7 @@ LAYERS = {
     "berth-notifications": 4,
     "berth-spool": 3,
     "berth-proxy": 5,
-    "berth-config": 5,
+    "berth-config": 6,
     "berth-handlers": 6,
     "berth-server": 7,
     "berth": "bin",

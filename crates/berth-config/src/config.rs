@@ -11,7 +11,9 @@ use crate::error::ConfigError;
 use crate::headers::Headers;
 use crate::http::{self, Http};
 use crate::log::{self, Log};
-use crate::sections::{self, Catalog, Health, Middleware, Proxy, Validation};
+use berth_proxy::settings::Proxy;
+
+use crate::sections::{self, Catalog, Health, Middleware, Validation};
 use crate::storage::{
     self, BlobDescriptorCache, Cache, Delete, Filesystem, Storage, StorageDriver,
 };
@@ -364,7 +366,7 @@ fn decode(root: &Value, origins: &Origins) -> Result<LoadedConfig, ConfigError> 
     let notif_obj = o.child(ctx, "notifications")?;
     let notifications = Notifications::read(ctx, notif_obj)?;
     let proxy_obj = o.child(ctx, "proxy")?;
-    let proxy = sections::decode_proxy(ctx, proxy_obj)?;
+    let proxy = Proxy::read(ctx, proxy_obj)?;
     let health_obj = o.child(ctx, "health")?;
     let health = sections::decode_health(ctx, health_obj)?;
     let validation_obj = o.child(ctx, "validation")?;

@@ -149,6 +149,8 @@ pub use berth_notifications::settings::{
     DEFAULT_ENDPOINT_BACKOFF, DEFAULT_ENDPOINT_THRESHOLD, DEFAULT_ENDPOINT_TIMEOUT,
     DEFAULT_SPOOL_MAX_BYTES, Endpoint, Events, Ignore, Notifications, Spool,
 };
+/// `proxy:`: berth-proxy's settings, the one definition of that section.
+pub use berth_proxy::settings::Proxy;
 pub use config::{
     CONFIG_VERSION, Configuration, DEFAULT_CONFIG_PATHS, DEFAULT_CONFIG_YAML, LoadedConfig, MASK,
     default_config_path, first_existing, process_env,
@@ -165,7 +167,7 @@ pub use log::{AccessLog, Log, LogFormatter, LogLevel};
 pub use sections::{
     Catalog, DEFAULT_CATALOG_MAX_ENTRIES, DEFAULT_CHECK_INTERVAL, FileCheck, Health, HttpCheck,
     IndexPlatforms, IndexValidation, ManifestValidation, Middleware, MiddlewareEntry, PlatformSpec,
-    Proxy, StorageDriverCheck, TcpCheck, UrlValidation, Validation,
+    StorageDriverCheck, TcpCheck, UrlValidation, Validation,
 };
 pub use storage::{
     BlobDescriptorCache, Cache, DEFAULT_BLOB_DESCRIPTOR_SIZE, DEFAULT_MAX_THREADS,

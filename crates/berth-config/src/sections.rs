@@ -1,5 +1,4 @@
-//! The smaller sections: `proxy`, `health`, `validation`, `catalog`,
-//! `middleware`.
+//! The smaller sections: `health`, `validation`, `catalog`, `middleware`.
 
 use std::time::Duration;
 
@@ -14,78 +13,6 @@ use crate::headers::Headers;
 pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(10);
 /// `catalog.maxentries`'s default.
 pub const DEFAULT_CATALOG_MAX_ENTRIES: u64 = 1000;
-
-// --- proxy ---------------------------------------------------------------
-
-/// `proxy:`: run as a pull-through cache of another registry. Present
-/// (`Some` in [`Configuration`](crate::Configuration)) only when
-/// `remoteurl` is set, as Distribution.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Proxy {
-    /// `remoteurl`: the upstream registry (`https://registry-1.docker.io`).
-    pub remoteurl: String,
-    /// `username` for the upstream.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    /// `password` for the upstream: masked by
-    /// [`Configuration::masked`](crate::Configuration::masked).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub password: Option<String>,
-    /// `ttl`: how long cached content is kept. Not set: Distribution's
-    /// default, 168h; `0`: kept for ever.
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "crate::duration::ser::option"
-    )]
-    pub ttl: Option<Duration>,
-}
-
-pub(crate) fn decode_proxy(
-    ctx: &mut Ctx<'_>,
-    mut o: Obj<'_>,
-) -> Result<Option<Proxy>, ConfigError> {
-    let remoteurl = match o.take("remoteurl") {
-        Some((path, value)) => {
-            let url = ctx.string(&path, value)?;
-            let rest = url
-                .strip_prefix("https://")
-                .or_else(|| url.strip_prefix("http://"));
-            match rest {
-                Some(r) if !r.is_empty() => Some(url),
-                _ if url.is_empty() => None,
-                _ => {
-                    return Err(ctx.invalid(
-                        &path,
-                        value,
-                        "an http:// or https:// URL such as https://registry-1.docker.io",
-                    ));
-                }
-            }
-        }
-        None => None,
-    };
-    let username = o.non_empty(ctx, "username")?;
-    let password = o.non_empty(ctx, "password")?;
-    let ttl = o.duration(ctx, "ttl")?;
-    o.unsupported(ctx, "exec", "credential helpers for the upstream");
-    let path = o.path.clone();
-    let had_keys = !o.is_empty();
-    o.finish(ctx);
-    match remoteurl {
-        Some(remoteurl) => Ok(Some(Proxy {
-            remoteurl,
-            username,
-            password,
-            ttl,
-        })),
-        None => {
-            if had_keys {
-                ctx.warn(&path, "remoteurl is not set; not running as a proxy");
-            }
-            Ok(None)
-        }
-    }
-}
 
 // --- health --------------------------------------------------------------
 

@@ -97,6 +97,7 @@ mod manifests;
 mod metrics;
 mod namespace;
 mod scheduler;
+pub mod settings;
 
 use std::time::Duration;
 

@@ -140,19 +140,10 @@ pub(crate) async fn namespace(
     let Some(proxy) = &config.proxy else {
         return Ok((Arc::new(registry), None));
     };
-    let options = berth_proxy::client_options(
-        &proxy.remoteurl,
-        proxy.username.as_deref(),
-        proxy.password.as_deref(),
-    );
+    let options = proxy.client_options();
     let upstream = berth_client::Client::new(options)
         .map_err(|e| format!("proxy.remoteurl {}: {e}", proxy.remoteurl))?;
-    let cache = berth_proxy::ProxyNamespace::start(
-        registry,
-        upstream,
-        berth_proxy::ProxyOptions::with_config_ttl(proxy.ttl),
-    )
-    .await?;
+    let cache = berth_proxy::ProxyNamespace::start(registry, upstream, proxy.options()).await?;
     metrics.add_source(Arc::new(ProxyCounters(cache.clone())));
     Ok((Arc::new(cache.clone()), Some(cache)))
 }
