@@ -215,7 +215,7 @@ impl Configuration {
             log,
             storage: Storage {
                 driver: StorageDriver::Filesystem(Filesystem {
-                    rootdirectory: "./data".to_owned(),
+                    rootdirectory: "./data".into(),
                     ..Filesystem::default()
                 }),
                 delete: Delete { enabled: true },

@@ -20,13 +20,10 @@ pub const STORAGE_DRIVERS: &[&str] = &["filesystem", "inmemory", "s3"];
 /// Distribution's other storage drivers: known, not supported yet.
 pub const OTHER_DISTRIBUTION_DRIVERS: &[&str] = &["azure", "gcs", "oss", "swift"];
 
-/// `storage.filesystem.rootdirectory`'s default.
-pub const DEFAULT_ROOT_DIRECTORY: &str = "/var/lib/registry";
-/// `storage.filesystem.maxthreads`'s default.
-pub const DEFAULT_MAX_THREADS: u64 = 100;
-/// The smallest `storage.filesystem.maxthreads`; smaller values are raised
-/// to it, as Distribution does.
-pub const MIN_MAX_THREADS: u64 = 25;
+pub use berth_driver::{
+    DEFAULT_MAX_THREADS, DEFAULT_ROOT_DIRECTORY, FilesystemParameters as Filesystem,
+    MIN_MAX_THREADS,
+};
 /// `storage.cache.blobdescriptorsize`'s default.
 pub const DEFAULT_BLOB_DESCRIPTOR_SIZE: u64 = 10_000;
 /// `storage.maintenance.uploadpurging.age`'s default: one week.
@@ -73,7 +70,7 @@ impl Serialize for Storage {
 /// The storage driver and its parameters.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StorageDriver {
-    /// `storage.filesystem`.
+    /// `storage.filesystem`: the filesystem driver's own parameters.
     Filesystem(Filesystem),
     /// `storage.inmemory`: no parameters; nothing survives a restart.
     InMemory,
@@ -90,25 +87,6 @@ impl StorageDriver {
             StorageDriver::Filesystem(_) => "filesystem",
             StorageDriver::InMemory => "inmemory",
             StorageDriver::S3(_) => "s3",
-        }
-    }
-}
-
-/// `storage.filesystem`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Filesystem {
-    /// `rootdirectory`: default `/var/lib/registry`.
-    pub rootdirectory: String,
-    /// `maxthreads`: the most blocking file operations at once. Default
-    /// 100; values under 25 are raised to 25.
-    pub maxthreads: u64,
-}
-
-impl Default for Filesystem {
-    fn default() -> Filesystem {
-        Filesystem {
-            rootdirectory: DEFAULT_ROOT_DIRECTORY.to_owned(),
-            maxthreads: DEFAULT_MAX_THREADS,
         }
     }
 }
@@ -225,24 +203,8 @@ pub(crate) fn decode(ctx: &mut Ctx<'_>, mut obj: Obj<'_>) -> Result<Storage, Con
     let path = obj.key_path(&name);
     let driver = match name.as_str() {
         "filesystem" => {
-            let mut fs_obj = obj.child(ctx, "filesystem")?;
-            let mut fs = Filesystem::default();
-            if let Some(root) = fs_obj.non_empty(ctx, "rootdirectory")? {
-                fs.rootdirectory = root;
-            }
-            if let Some(n) = fs_obj.unsigned(ctx, "maxthreads")? {
-                if n < MIN_MAX_THREADS {
-                    ctx.warn(
-                        &fs_obj.key_path("maxthreads"),
-                        &format!(
-                            "{n} is below the minimum of {MIN_MAX_THREADS}; using {MIN_MAX_THREADS}"
-                        ),
-                    );
-                }
-                fs.maxthreads = n.max(MIN_MAX_THREADS);
-            }
-            fs_obj.finish(ctx);
-            StorageDriver::Filesystem(fs)
+            let fs_obj = obj.child(ctx, "filesystem")?;
+            StorageDriver::Filesystem(Filesystem::read(ctx, fs_obj)?)
         }
         "inmemory" => {
             let mem = obj.child(ctx, "inmemory")?;

@@ -173,7 +173,9 @@ fn the_image_configuration() {
     let config = &loaded.config;
     check_common("deploy/config.yml", config);
     match &config.storage.driver {
-        StorageDriver::Filesystem(fs) => assert_eq!(fs.rootdirectory, "/var/lib/registry"),
+        StorageDriver::Filesystem(fs) => {
+            assert_eq!(fs.rootdirectory.to_str().unwrap(), "/var/lib/registry")
+        }
         other => panic!("storage: {other:?}"),
     }
     assert_eq!(
@@ -256,7 +258,7 @@ fn the_dockerfile() {
     let StorageDriver::Filesystem(fs) = &config.storage.driver else {
         panic!("filesystem storage");
     };
-    assert_eq!(all("VOLUME"), [fs.rootdirectory.as_str()]);
+    assert_eq!(all("VOLUME"), [fs.rootdirectory.to_str().unwrap()]);
 
     let exposed: Vec<u16> = all("EXPOSE")
         .iter()
@@ -444,7 +446,7 @@ fn the_systemd_unit() {
     assert!(
         one("ReadWritePaths")
             .split_whitespace()
-            .any(|p| p == fs.rootdirectory)
+            .any(|p| p == fs.rootdirectory.to_str().unwrap())
     );
     assert_eq!(one("ProtectSystem"), "strict");
     assert_eq!(one("NoNewPrivileges"), "yes");
@@ -650,7 +652,7 @@ fn kubernetes_filesystem() {
     let container = &seq_at(pod, "containers")[0];
     let mount = seq_at(container, "volumeMounts")
         .iter()
-        .find(|v| str_at(v, "mountPath") == fs.rootdirectory)
+        .find(|v| str_at(v, "mountPath") == fs.rootdirectory.to_str().unwrap())
         .expect("a volume at the root directory");
     let volume = seq_at(pod, "volumes")
         .iter()

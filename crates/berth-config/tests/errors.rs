@@ -219,7 +219,7 @@ proxy:
     let c = loaded.config;
     assert_eq!(c.log.level, berth_config::LogLevel::Debug);
     assert!(
-        matches!(&c.storage.driver, berth_config::StorageDriver::Filesystem(fs) if fs.maxthreads == 25 && fs.rootdirectory == "/var/lib/registry")
+        matches!(&c.storage.driver, berth_config::StorageDriver::Filesystem(fs) if fs.maxthreads == 25 && fs.rootdirectory.to_str() == Some("/var/lib/registry"))
     );
     assert_eq!(
         c.storage.cache.blobdescriptor,

@@ -56,7 +56,10 @@ fn scalar_string() {
         BASE,
         &[("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", "/srv/registry")],
     );
-    assert_eq!(filesystem(&loaded.config).rootdirectory, "/srv/registry");
+    assert_eq!(
+        filesystem(&loaded.config).rootdirectory.to_str().unwrap(),
+        "/srv/registry"
+    );
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 }
 
@@ -372,7 +375,7 @@ fn the_driver_by_name() {
         ],
     )
     .config;
-    assert_eq!(filesystem(&c).rootdirectory, "/data");
+    assert_eq!(filesystem(&c).rootdirectory.to_str().unwrap(), "/data");
 }
 
 #[test]
@@ -500,6 +503,9 @@ fn the_embedded_configuration_takes_overrides() {
         loaded.config.http.listen().unwrap(),
         Listen::Tcp("127.0.0.1:5001".into())
     );
-    assert_eq!(filesystem(&loaded.config).rootdirectory, "/srv");
+    assert_eq!(
+        filesystem(&loaded.config).rootdirectory.to_str().unwrap(),
+        "/srv"
+    );
     assert!(loaded.config.storage.delete.enabled);
 }

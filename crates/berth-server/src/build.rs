@@ -8,7 +8,7 @@ use berth_cache::{
     BlobDescriptorCacheProvider, InMemoryBlobDescriptorCache, RedisBlobDescriptorCache,
 };
 use berth_config::{BlobDescriptorCache, Configuration, StorageDriver};
-use berth_driver::{FilesystemDriver, FilesystemParameters, InMemoryDriver};
+use berth_driver::{FilesystemDriver, InMemoryDriver};
 use berth_driver_s3::S3Driver;
 use berth_manifest::{ManifestRegistry, ValidationPolicy};
 use berth_storage::{Registry, StorageOptions};
@@ -57,10 +57,8 @@ async fn build_driver(
 ) -> Result<Arc<dyn berth_driver::StorageDriver>, StartError> {
     Ok(match &config.storage.driver {
         StorageDriver::Filesystem(fs) => {
-            let mut params = FilesystemParameters::new(&fs.rootdirectory);
-            params.maxthreads = usize::try_from(fs.maxthreads).unwrap_or(usize::MAX);
-            tracing::info!(rootdirectory = %fs.rootdirectory, "storage: filesystem");
-            Arc::new(FilesystemDriver::with_parameters(params))
+            tracing::info!(rootdirectory = %fs.rootdirectory.display(), "storage: filesystem");
+            Arc::new(FilesystemDriver::with_parameters(fs.clone()))
         }
         StorageDriver::InMemory => {
             tracing::warn!("storage: inmemory; nothing survives a restart");

@@ -58,8 +58,9 @@ const SETTLED: std::time::Duration = std::time::Duration::from_secs(2);
 const RETRIES: usize = 8;
 
 /// The parameters of the filesystem driver, under the names of
-/// Distribution's configuration (`storage: filesystem: ...`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Distribution's configuration (`storage: filesystem: ...`), which
+/// [`read`](FilesystemParameters::read) reads.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FilesystemParameters {
     /// The directory everything is stored under (default
     /// [`DEFAULT_ROOT_DIRECTORY`]). Created on demand. A relative
@@ -318,6 +319,7 @@ impl Inner {
 
 mod files;
 mod read;
+mod settings;
 #[allow(unsafe_code)]
 mod sys;
 mod walk;
