@@ -31,6 +31,7 @@ import sys
 LAYERS = {
     "berth-digest": 0,
     "berth-duration": 0,
+    "berth-metrics": 0,
     "berth-reference": 1,
     "berth-manifest": 1,
     "berth-core": 2,
