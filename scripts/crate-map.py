@@ -41,6 +41,7 @@ LAYERS = {
     "berth-auth": 3,
     "berth-api": 3,
     "berth-storage": 4,
+    "berth-health": 4,
     "berth-client": 4,
     "berth-notifications": 4,
     "berth-proxy": 5,
