@@ -9,6 +9,9 @@ use async_trait::async_trait;
 use berth_core::{BlobDescriptorService, BlobStatter, Error, ErrorKind, Result};
 use berth_digest::Digest;
 use berth_manifest::Descriptor;
+use berth_metrics::MetricsSource;
+use berth_metrics::prometheus_client::metrics::counter::Counter;
+use berth_metrics::prometheus_client::registry::Registry;
 
 /// How long a burst of cache failures is logged once.
 const WARN_WINDOW: Duration = Duration::from_secs(10);
@@ -21,10 +24,13 @@ const WARN_WINDOW: Duration = Duration::from_secs(10);
 /// Share one `Arc<CacheHealth>` between the wrappers of one cache
 /// ([`CachedBlobStatter::with_health`]) so that the counters add up, one
 /// outage opens one back-off for all, and a burst of failures logs once.
+///
+/// As a [`MetricsSource`] it reports its hits, misses and errors:
+/// `cache_hits`, `cache_misses` and `cache_errors` (counters).
 pub struct CacheHealth {
-    hits: AtomicU64,
-    misses: AtomicU64,
-    errors: AtomicU64,
+    hits: Counter,
+    misses: Counter,
+    errors: Counter,
     bypassed: AtomicU64,
     retry_after: Duration,
     origin: Instant,
@@ -72,9 +78,9 @@ impl CacheHealth {
     /// one per request. Zero disables the back-off.
     pub fn with_retry_after(retry_after: Duration) -> CacheHealth {
         CacheHealth {
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
+            hits: Counter::default(),
+            misses: Counter::default(),
+            errors: Counter::default(),
             bypassed: AtomicU64::new(0),
             retry_after,
             origin: Instant::now(),
@@ -85,19 +91,19 @@ impl CacheHealth {
 
     /// Stats answered by the cache.
     pub fn hits(&self) -> u64 {
-        self.hits.load(Ordering::Relaxed)
+        self.hits.get()
     }
 
     /// Stats answered by the backend: the cache missed, failed or was
     /// skipped.
     pub fn misses(&self) -> u64 {
-        self.misses.load(Ordering::Relaxed)
+        self.misses.get()
     }
 
     /// Cache calls (stat, fill, set, clear) that failed other than by a
     /// miss.
     pub fn errors(&self) -> u64 {
-        self.errors.load(Ordering::Relaxed)
+        self.errors.get()
     }
 
     /// Cache calls skipped during a back-off.
@@ -127,7 +133,7 @@ impl CacheHealth {
     /// Records a cache failure: counts it, starts a back-off when the
     /// cache is unavailable, and warns once per window.
     fn failed(&self, operation: &str, digest: &Digest, error: &Error) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
+        self.errors.inc();
         if error.kind() == ErrorKind::Unavailable && !self.retry_after.is_zero() {
             let retry_ms = u64::try_from(self.retry_after.as_millis()).unwrap_or(u64::MAX);
             self.bypass_until
@@ -149,6 +155,26 @@ impl CacheHealth {
                  warnings were held back since the last one)"
             );
         }
+    }
+}
+
+impl MetricsSource for CacheHealth {
+    fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "cache_hits",
+            "Blob descriptor cache hits",
+            self.hits.clone(),
+        );
+        registry.register(
+            "cache_misses",
+            "Blob descriptor cache misses",
+            self.misses.clone(),
+        );
+        registry.register(
+            "cache_errors",
+            "Blob descriptor cache errors (served from storage)",
+            self.errors.clone(),
+        );
     }
 }
 
@@ -239,7 +265,7 @@ impl BlobStatter for CachedBlobStatter {
         if self.health.usable() {
             match self.cache.stat(digest).await {
                 Ok(descriptor) => {
-                    self.health.hits.fetch_add(1, Ordering::Relaxed);
+                    self.health.hits.inc();
                     return Ok(descriptor);
                 }
                 Err(e) if e.kind() == ErrorKind::BlobUnknown => fill = true,
@@ -251,7 +277,7 @@ impl BlobStatter for CachedBlobStatter {
                 }
             }
         }
-        self.health.misses.fetch_add(1, Ordering::Relaxed);
+        self.health.misses.inc();
         let descriptor = self.backend.stat(digest).await?;
         if fill
             && self.health.usable()
@@ -311,5 +337,30 @@ mod tests {
         assert!(health.is_backing_off());
         assert!(!health.usable());
         assert_eq!((health.errors(), health.bypassed()), (2, 1));
+    }
+
+    #[test]
+    fn counters_are_reported_as_berth_cache_metrics() {
+        let health = CacheHealth::new();
+        health.hits.inc();
+        health.misses.inc_by(2);
+        let mut metrics = berth_metrics::MetricsRegistry::new();
+        metrics.register(&health);
+        health.errors.inc();
+        assert_eq!(
+            metrics.render().lines().collect::<Vec<_>>(),
+            [
+                "# HELP berth_cache_hits Blob descriptor cache hits.",
+                "# TYPE berth_cache_hits counter",
+                "berth_cache_hits_total 1",
+                "# HELP berth_cache_misses Blob descriptor cache misses.",
+                "# TYPE berth_cache_misses counter",
+                "berth_cache_misses_total 2",
+                "# HELP berth_cache_errors Blob descriptor cache errors (served from storage).",
+                "# TYPE berth_cache_errors counter",
+                "berth_cache_errors_total 1",
+                "# EOF",
+            ]
+        );
     }
 }

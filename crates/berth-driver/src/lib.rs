@@ -50,6 +50,12 @@
 //!   Distribution's on-disk layout, atomic `put_content`, staged writers.
 //! - [`InMemoryDriver`] (`inmemory`): a sorted map in memory, for tests.
 //!
+//! [`InstrumentedDriver`] wraps any driver and counts and times each of its
+//! operations into [`StorageMetrics`], which reports them through the
+//! registry's one metrics interface (`berth-metrics`):
+//! `berth_storage_operations_total` and
+//! `berth_storage_operation_duration_seconds`.
+//!
 //! With the `testsuite` feature, the `testsuite` module and the
 //! `driver_test_suite!` macro check any driver against the trait's
 //! contract.
@@ -62,6 +68,7 @@ mod driver;
 mod error;
 mod filesystem;
 mod inmemory;
+mod instrumented;
 mod path;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
@@ -76,6 +83,7 @@ pub use filesystem::{
     MIN_MAX_THREADS, STAGED_SUFFIX, TEMP_PREFIX,
 };
 pub use inmemory::InMemoryDriver;
+pub use instrumented::{InstrumentedDriver, StorageMetrics};
 pub use path::{is_valid_component, is_within, join, parent, validate_path};
 
 /// The README's examples, run as doc tests.

@@ -48,13 +48,10 @@ mod state;
 mod uploads;
 
 pub use app::{AppState, Settings, configure};
-pub use debug::{
-    CheckFn, CheckResult, HealthChecks, configure_debug, file_check, http_check, storage_check,
-    tcp_check,
-};
+pub use debug::configure_debug;
 pub use error::{HandlerError, HandlerResult};
 pub use logging::{CLIENT_ERROR_TARGET, ClientErrorsAtDebug};
-pub use metrics::{InstrumentedDriver, Metrics, Sample, ScrapeSource};
+pub use metrics::Metrics;
 pub use state::{StateSigner, UploadState};
 
 /// The README's example, compiled as a doc test.

@@ -52,7 +52,9 @@
 //!   one per request, in order, retrying with Distribution's
 //!   threshold-and-backoff breaker until a 2xx or 3xx answer.
 //! - [`EndpointStats`]: pending, delivered, failed, retries, dropped, last
-//!   status and queue bytes, for the metrics endpoint.
+//!   status and queue bytes. The [`Notifier`] is a
+//!   [`berth_metrics::MetricsSource`]: registered in the server's metrics,
+//!   it reports them as `berth_notifications_*{endpoint="…"}`.
 //!
 //! # Which call emits what
 //!
@@ -84,6 +86,7 @@ mod endpoint;
 mod error;
 mod event;
 mod listener;
+mod metrics;
 mod notifier;
 mod options;
 pub mod settings;

@@ -88,7 +88,10 @@
 //!
 //! [`ProxyMetrics`] counts hits and misses of blobs and manifests, bytes
 //! received from the upstream, upstream requests and errors, fetches
-//! started and joined, and expired content.
+//! started and joined, and expired content. A [`ProxyNamespace`] is a
+//! [`berth_metrics::MetricsSource`]: registered in the server's metrics,
+//! it reports those counters and the scheduler's and fetches' gauges as
+//! `berth_proxy_*` on `/metrics`.
 
 #![deny(missing_docs)]
 

@@ -1,6 +1,12 @@
-//! What the proxy counts: hits, misses, bytes and errors of the upstream.
+//! What the proxy counts: hits, misses, bytes and errors of the upstream;
+//! and how it reports them through berth-metrics.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use berth_metrics::prometheus_client::registry::Registry;
+use berth_metrics::{MetricsSource, collector};
+
+use crate::ProxyNamespace;
 
 /// The proxy's counters, shared by every repository handle. Read them
 /// with [`ProxyMetrics::snapshot`].
@@ -123,5 +129,74 @@ impl ProxyMetrics {
             crate::EntryKind::Blob => add(&self.expired_blobs, 1),
             crate::EntryKind::Manifest => add(&self.expired_manifests, 1),
         }
+    }
+}
+
+/// The pull-through cache's metrics, read at each scrape: the upstream's
+/// requests, errors and fetches (`proxy_upstream_requests`,
+/// `proxy_upstream_errors`, `proxy_blob_fetches`, `proxy_shared_fetches`),
+/// hits, misses, upstream bytes and expired content by `kind` (`blob`,
+/// `manifest`), and the gauges `proxy_scheduled` (entries the TTL
+/// scheduler holds) and `proxy_fetches_in_flight`.
+impl MetricsSource for ProxyNamespace {
+    fn register_metrics(&self, registry: &mut Registry) {
+        let proxy = self.clone();
+        registry.register_collector(collector("proxy", move |scrape| {
+            let s = proxy.metrics().snapshot();
+            scrape.counter(
+                "proxy_upstream_requests",
+                "Requests sent to the upstream registry",
+                s.upstream_requests,
+            )?;
+            scrape.counter(
+                "proxy_upstream_errors",
+                "Upstream requests that failed (unreachable, 5xx, denied, a body that did not verify)",
+                s.upstream_errors,
+            )?;
+            scrape.counter(
+                "proxy_blob_fetches",
+                "Whole-blob fetches from the upstream started",
+                s.blob_fetches,
+            )?;
+            scrape.counter(
+                "proxy_shared_fetches",
+                "Blob reads that joined a fetch already under way",
+                s.shared_fetches,
+            )?;
+            let (blob, manifest) = ([("kind", "blob")], [("kind", "manifest")]);
+            scrape.counters(
+                "proxy_hits",
+                "Reads served from the cache (local storage)",
+                &[(blob, s.blob_hits), (manifest, s.manifest_hits)],
+            )?;
+            scrape.counters(
+                "proxy_misses",
+                "Reads that went to the upstream registry",
+                &[(blob, s.blob_misses), (manifest, s.manifest_misses)],
+            )?;
+            scrape.counters(
+                "proxy_upstream_bytes",
+                "Bytes received from the upstream registry",
+                &[
+                    (blob, s.blob_bytes_from_upstream),
+                    (manifest, s.manifest_bytes_from_upstream),
+                ],
+            )?;
+            scrape.counters(
+                "proxy_expired",
+                "Cached content removed by the TTL scheduler",
+                &[(blob, s.expired_blobs), (manifest, s.expired_manifests)],
+            )?;
+            scrape.gauge(
+                "proxy_scheduled",
+                "Cached blobs and manifests scheduled for removal",
+                proxy.scheduler().map_or(0, |s| s.len() as u64),
+            )?;
+            scrape.gauge(
+                "proxy_fetches_in_flight",
+                "Blob fetches from the upstream under way",
+                proxy.fetches_in_flight() as u64,
+            )
+        }));
     }
 }

@@ -14,17 +14,17 @@ use berth_manifest::{ManifestRegistry, ValidationPolicy};
 use berth_storage::{Registry, StorageOptions};
 
 use crate::StartError;
-use crate::metrics::ProxyCounters;
 
 /// The registry a configuration describes: driver, cache, validation;
-/// with `metrics`, every storage operation is counted and timed.
+/// with `metrics`, every storage operation is counted and timed into them
+/// (berth-driver's [`InstrumentedDriver`](berth_driver::InstrumentedDriver)).
 pub async fn build_registry(
     config: &Configuration,
-    metrics: Option<&Arc<berth_handlers::Metrics>>,
+    metrics: Option<&berth_driver::StorageMetrics>,
 ) -> Result<Registry, StartError> {
     let mut driver = build_driver(config).await?;
     if let Some(metrics) = metrics {
-        driver = Arc::new(berth_handlers::InstrumentedDriver::new(
+        driver = Arc::new(berth_driver::InstrumentedDriver::new(
             driver,
             metrics.clone(),
         ));
@@ -123,11 +123,11 @@ pub(crate) fn redirect_middleware(config: &Configuration) -> Result<Option<Strin
 
 /// The namespace the handlers serve: local storage, or with
 /// `proxy.remoteurl` a pull-through cache of that upstream over it (also
-/// given back, to be shut down).
+/// given back, to be shut down, its metrics registered in `metrics`).
 pub(crate) async fn namespace(
     config: &Configuration,
     registry: Registry,
-    metrics: &Arc<berth_handlers::Metrics>,
+    metrics: &mut berth_metrics::MetricsRegistry,
 ) -> Result<
     (
         Arc<dyn berth_core::Namespace>,
@@ -142,7 +142,7 @@ pub(crate) async fn namespace(
     let upstream = berth_client::Client::new(options)
         .map_err(|e| format!("proxy.remoteurl {}: {e}", proxy.remoteurl))?;
     let cache = berth_proxy::ProxyNamespace::start(registry, upstream, proxy.options()).await?;
-    metrics.add_source(Arc::new(ProxyCounters(cache.clone())));
+    metrics.register(&cache);
     Ok((Arc::new(cache.clone()), Some(cache)))
 }
 

@@ -1,60 +1,58 @@
-//! `health:`: Distribution's storage driver, file, HTTP and TCP checks.
+//! `health:`: the configuration's checks, run by berth-health.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use berth_config::Configuration;
+use berth_health::{
+    FileCheck, HealthChecks, HealthError, HealthOptions, HttpCheck, StorageDriverCheck, TcpCheck,
+};
 
 /// Starts the checks of `health:` (Distribution's storage driver, file,
-/// HTTP and TCP checks).
+/// HTTP and TCP checks); the storage check uses `driver`.
 pub(crate) fn start_health_checks(
     config: &Configuration,
-    health: &Arc<berth_handlers::HealthChecks>,
     driver: Arc<dyn berth_driver::StorageDriver>,
-) -> Result<(), String> {
-    let checks = &config.health;
-    if checks.storagedriver.enabled {
-        health.spawn(
-            "storagedriver",
-            checks.storagedriver.interval,
-            checks.storagedriver.threshold,
-            berth_handlers::storage_check(driver),
-        );
+) -> Result<Arc<HealthChecks>, HealthError> {
+    HealthChecks::start(&health_options(&config.health), driver)
+}
+
+/// The configuration's `health:` section as berth-health's options.
+fn health_options(health: &berth_config::Health) -> HealthOptions {
+    HealthOptions {
+        storagedriver: StorageDriverCheck {
+            enabled: health.storagedriver.enabled,
+            interval: health.storagedriver.interval,
+            threshold: health.storagedriver.threshold,
+        },
+        file: health
+            .file
+            .iter()
+            .map(|file| FileCheck {
+                file: file.file.clone(),
+                interval: file.interval,
+            })
+            .collect(),
+        http: health
+            .http
+            .iter()
+            .map(|http| HttpCheck {
+                uri: http.uri.clone(),
+                headers: http.headers.0.clone(),
+                statuscode: http.statuscode,
+                timeout: http.timeout,
+                interval: http.interval,
+                threshold: http.threshold,
+            })
+            .collect(),
+        tcp: health
+            .tcp
+            .iter()
+            .map(|tcp| TcpCheck {
+                addr: tcp.addr.clone(),
+                timeout: tcp.timeout,
+                interval: tcp.interval,
+                threshold: tcp.threshold,
+            })
+            .collect(),
     }
-    for file in &checks.file {
-        health.spawn(
-            &format!("file:{}", file.file),
-            file.interval,
-            1,
-            berth_handlers::file_check(file.file.clone()),
-        );
-    }
-    for tcp in &checks.tcp {
-        health.spawn(
-            &format!("tcp:{}", tcp.addr),
-            tcp.interval,
-            tcp.threshold,
-            berth_handlers::tcp_check(
-                tcp.addr.clone(),
-                tcp.timeout.unwrap_or(Duration::from_secs(5)),
-            ),
-        );
-    }
-    for http in &checks.http {
-        // Distribution waits without a limit when `timeout` is unset;
-        // berth gives up after the check's interval.
-        let check = berth_handlers::http_check(
-            http.uri.clone(),
-            http.headers.0.clone(),
-            http.statuscode,
-            http.timeout.unwrap_or(http.interval),
-        )?;
-        health.spawn(
-            &format!("http:{}", http.uri),
-            http.interval,
-            http.threshold,
-            check,
-        );
-    }
-    Ok(())
 }

@@ -26,7 +26,6 @@ pub mod check;
 pub mod gc;
 mod health;
 mod maintenance;
-mod metrics;
 mod server;
 mod tls;
 

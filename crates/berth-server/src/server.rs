@@ -10,11 +10,15 @@ use crate::StartError;
 use crate::build::{build_registry, namespace, start_notifier};
 use crate::health::start_health_checks;
 use crate::maintenance::{spawn_heartbeat, spawn_idle_trim, spawn_upload_purging};
-use crate::metrics::{CacheCounters, EndpointCounters};
 
 pub(crate) async fn run(config: Configuration) -> Result<(), StartError> {
-    let metrics = Arc::new(berth_handlers::Metrics::new());
-    let registry = build_registry(&config, Some(&metrics)).await?;
+    // Every library reports its own metrics; they are composed here, in
+    // the order /metrics lists them (collectors' after the others).
+    let http_metrics = Arc::new(berth_handlers::Metrics::new());
+    let storage_metrics = berth_driver::StorageMetrics::new();
+    let mut metrics = berth_metrics::MetricsRegistry::new();
+    metrics.register(&http_metrics).register(&storage_metrics);
+    let registry = build_registry(&config, Some(&storage_metrics)).await?;
     let manifests = registry.options().manifests.clone();
 
     // Tell maintenance tools (garbage-collect) that a writable registry
@@ -60,17 +64,18 @@ pub(crate) async fn run(config: Configuration) -> Result<(), StartError> {
         access_log: !config.log.accesslog.disabled,
     };
     let registry_for_exit = registry.clone();
-    spawn_idle_trim(metrics.clone());
-    metrics.add_source(Arc::new(CacheCounters(registry.cache_health().clone())));
-    let health = berth_handlers::HealthChecks::new();
-    start_health_checks(&config, &health, registry.driver().clone())?;
+    spawn_idle_trim(http_metrics.clone());
+    metrics.register(registry.cache_health());
+    let health = start_health_checks(&config, registry.driver().clone())?;
     let notifier = start_notifier(&config, &instance_id).await?;
     if let Some(notifier) = &notifier {
-        metrics.add_source(Arc::new(EndpointCounters(notifier.clone())));
+        metrics.register(notifier);
     }
-    let (namespace, proxy) = namespace(&config, registry, &metrics).await?;
+    let (namespace, proxy) = namespace(&config, registry, &mut metrics).await?;
+    let metrics = Arc::new(metrics);
     let state = web::Data::new({
-        let state = AppState::new(namespace, manifests, settings).with_metrics(metrics.clone());
+        let state =
+            AppState::new(namespace, manifests, settings).with_metrics(http_metrics.clone());
         let state = match &config.auth {
             Some(auth) => {
                 tracing::info!(controller = auth.name(), "access control on");

@@ -145,6 +145,51 @@ async fn failing_endpoint_gets_everything_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_report_each_endpoint() {
+    // One 500, then 202s.
+    let receiver = Receiver::start_with("127.0.0.1:0".parse().unwrap(), |n| {
+        if n < 1 {
+            Reply::status(500)
+        } else {
+            Reply::status(202)
+        }
+    });
+    let spool = tempfile::tempdir().unwrap();
+    let notifier = Notifier::start(one_endpoint(spool.path(), &receiver.url()))
+        .await
+        .unwrap();
+    let mut metrics = berth_metrics::MetricsRegistry::new();
+    metrics.register(&notifier);
+    let events: Vec<_> = (0..2).map(event).collect();
+    publish_all(&notifier, &events).await;
+    receiver.wait_for_events(2, Duration::from_secs(5)).await;
+    // The receiver has the events; the notifier counts them on its answers.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while notifier.stats()[0].pending > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let text = metrics.render();
+    for line in [
+        "# HELP berth_notifications_pending Events queued for an endpoint, not yet delivered.",
+        "# TYPE berth_notifications_pending gauge",
+        r#"berth_notifications_pending{endpoint="hook"} 0"#,
+        "# TYPE berth_notifications_delivered counter",
+        r#"berth_notifications_delivered_total{endpoint="hook"} 2"#,
+        r#"berth_notifications_failed_total{endpoint="hook"} 1"#,
+        r#"berth_notifications_retries_total{endpoint="hook"} 1"#,
+        r#"berth_notifications_dropped_total{endpoint="hook"} 0"#,
+        r#"berth_notifications_spool_errors_total{endpoint="hook"} 0"#,
+        "# TYPE berth_notifications_last_status gauge",
+        r#"berth_notifications_last_status{endpoint="hook"} 202"#,
+        "# EOF",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+    }
+    notifier.shutdown().await;
+    receiver.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backoff_after_threshold_failures() {
     // Always 503 for the first 6 requests: threshold 2 means two quick
     // tries, then one try per backoff (200 ms).
