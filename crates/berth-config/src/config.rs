@@ -13,7 +13,9 @@ use crate::http::{self, Http};
 use crate::log::{self, Log};
 use berth_proxy::settings::Proxy;
 
-use crate::sections::{self, Catalog, Health, Middleware, Validation};
+use berth_health::HealthOptions as Health;
+
+use crate::sections::{self, Catalog, Middleware, Validation};
 use crate::storage::{
     self, BlobDescriptorCache, Cache, Delete, Filesystem, Storage, StorageDriver,
 };
@@ -239,7 +241,7 @@ impl Configuration {
             notifications: Notifications::default(),
             proxy: None,
             health: Health {
-                storagedriver: sections::StorageDriverCheck {
+                storagedriver: berth_health::StorageDriverCheck {
                     enabled: true,
                     threshold: 3,
                     ..Default::default()
@@ -368,7 +370,7 @@ fn decode(root: &Value, origins: &Origins) -> Result<LoadedConfig, ConfigError> 
     let proxy_obj = o.child(ctx, "proxy")?;
     let proxy = Proxy::read(ctx, proxy_obj)?;
     let health_obj = o.child(ctx, "health")?;
-    let health = sections::decode_health(ctx, health_obj)?;
+    let health = Health::read(ctx, health_obj)?;
     let validation_obj = o.child(ctx, "validation")?;
     let validation = sections::decode_validation(ctx, validation_obj)?;
     let catalog_obj = o.child(ctx, "catalog")?;

@@ -143,6 +143,11 @@ pub use berth_cache::settings::{Redis, RedisPool, RedisTls};
 /// the one definition of that section.
 pub use berth_driver_s3::{ChecksumMode, S3Parameters};
 pub use berth_duration::{DurationError, format_duration, parse_duration};
+/// `health:`: berth-health's options, the one definition of that section.
+pub use berth_health::{
+    DEFAULT_INTERVAL as DEFAULT_CHECK_INTERVAL, FileCheck, HealthOptions as Health, HttpCheck,
+    StorageDriverCheck, TcpCheck,
+};
 /// `notifications:`: berth-notifications' settings, the one definition of
 /// that section.
 pub use berth_notifications::settings::{
@@ -165,9 +170,8 @@ pub use http::{
 pub use keys::known_keys;
 pub use log::{AccessLog, Log, LogFormatter, LogLevel};
 pub use sections::{
-    Catalog, DEFAULT_CATALOG_MAX_ENTRIES, DEFAULT_CHECK_INTERVAL, FileCheck, Health, HttpCheck,
-    IndexPlatforms, IndexValidation, ManifestValidation, Middleware, MiddlewareEntry, PlatformSpec,
-    StorageDriverCheck, TcpCheck, UrlValidation, Validation,
+    Catalog, DEFAULT_CATALOG_MAX_ENTRIES, IndexPlatforms, IndexValidation, ManifestValidation,
+    Middleware, MiddlewareEntry, PlatformSpec, UrlValidation, Validation,
 };
 pub use storage::{
     BlobDescriptorCache, Cache, DEFAULT_BLOB_DESCRIPTOR_SIZE, DEFAULT_MAX_THREADS,

@@ -1,118 +1,12 @@
-//! The smaller sections: `health`, `validation`, `catalog`, `middleware`.
-
-use std::time::Duration;
+//! The smaller sections: `validation`, `catalog`, `middleware`.
 
 use serde::Serialize;
 use serde_yaml::{Mapping, Value};
 
 use crate::decode::{Ctx, Obj};
 use crate::error::ConfigError;
-use crate::headers::Headers;
 
-/// The interval of health checks that set none.
-pub const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(10);
-/// `catalog.maxentries`'s default.
-pub const DEFAULT_CATALOG_MAX_ENTRIES: u64 = 1000;
-
-// --- health --------------------------------------------------------------
-
-/// `health:`: checks whose failure makes `/debug/health` (and the
-/// registry's responses) report unhealthy.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Health {
-    /// `storagedriver`.
-    pub storagedriver: StorageDriverCheck,
-    /// `file`: unhealthy while a file exists.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub file: Vec<FileCheck>,
-    /// `http`: unhealthy while a URL does not answer with a status.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub http: Vec<HttpCheck>,
-    /// `tcp`: unhealthy while an address does not accept connections.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tcp: Vec<TcpCheck>,
-}
-
-/// `health.storagedriver`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StorageDriverCheck {
-    /// `enabled`: check the storage driver. Default false.
-    pub enabled: bool,
-    /// `interval`: default 10s.
-    #[serde(serialize_with = "crate::duration::ser::duration")]
-    pub interval: Duration,
-    /// `threshold`: failures in a row before unhealthy; 0 (the default):
-    /// one.
-    pub threshold: u64,
-}
-
-impl Default for StorageDriverCheck {
-    fn default() -> StorageDriverCheck {
-        StorageDriverCheck {
-            enabled: false,
-            interval: DEFAULT_CHECK_INTERVAL,
-            threshold: 0,
-        }
-    }
-}
-
-/// One of `health.file`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FileCheck {
-    /// `file`: the path; required.
-    pub file: String,
-    /// `interval`: default 10s.
-    #[serde(serialize_with = "crate::duration::ser::duration")]
-    pub interval: Duration,
-}
-
-/// One of `health.http`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HttpCheck {
-    /// `uri`: required.
-    pub uri: String,
-    /// `headers`: sent with the request.
-    #[serde(skip_serializing_if = "Headers::is_empty")]
-    pub headers: Headers,
-    /// `statuscode`: the status expected. Default 200.
-    pub statuscode: u16,
-    /// `timeout`: not set: none.
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "crate::duration::ser::option"
-    )]
-    pub timeout: Option<Duration>,
-    /// `interval`: default 10s.
-    #[serde(serialize_with = "crate::duration::ser::duration")]
-    pub interval: Duration,
-    /// `threshold`: failures in a row before unhealthy; 0: one.
-    pub threshold: u64,
-}
-
-/// One of `health.tcp`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TcpCheck {
-    /// `addr`: `host:port`; required.
-    pub addr: String,
-    /// `timeout`: not set: none.
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "crate::duration::ser::option"
-    )]
-    pub timeout: Option<Duration>,
-    /// `interval`: default 10s.
-    #[serde(serialize_with = "crate::duration::ser::duration")]
-    pub interval: Duration,
-    /// `threshold`: failures in a row before unhealthy; 0: one.
-    pub threshold: u64,
-}
-
-fn interval(ctx: &Ctx<'_>, o: &mut Obj<'_>) -> Result<Duration, ConfigError> {
-    Ok(o.duration(ctx, "interval")?
-        .filter(|d| !d.is_zero())
-        .unwrap_or(DEFAULT_CHECK_INTERVAL))
-}
-
+/// A required, non-empty string.
 fn required(
     ctx: &Ctx<'_>,
     o: &mut Obj<'_>,
@@ -123,63 +17,8 @@ fn required(
         .ok_or_else(|| ctx.missing(&o.key_path(key), expected))
 }
 
-pub(crate) fn decode_health(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<Health, ConfigError> {
-    let mut sd = o.child(ctx, "storagedriver")?;
-    let storagedriver = StorageDriverCheck {
-        enabled: sd.flag(ctx, "enabled")?,
-        interval: interval(ctx, &mut sd)?,
-        threshold: sd.unsigned(ctx, "threshold")?.unwrap_or(0),
-    };
-    sd.finish(ctx);
-    let file = o.list::<_, ConfigError>(ctx, "file", |ctx, path, value: &Value| {
-        let mut c = Obj::new(ctx, path, value)?;
-        let check = FileCheck {
-            file: required(ctx, &mut c, "file", "the path of the file to check")?,
-            interval: interval(ctx, &mut c)?,
-        };
-        c.finish(ctx);
-        Ok(check)
-    })?;
-    let http = o.list::<_, ConfigError>(ctx, "http", |ctx, path, value: &Value| {
-        let mut c = Obj::new(ctx, path, value)?;
-        let uri = required(ctx, &mut c, "uri", "the URL to check")?;
-        let statuscode = match c.take("statuscode") {
-            Some((p, v)) => match ctx.unsigned(&p, v)? {
-                n @ 100..=599 => n as u16,
-                _ => return Err(ctx.invalid(&p, v, "an HTTP status code (100 to 599)")),
-            },
-            None => 200,
-        };
-        let check = HttpCheck {
-            uri,
-            headers: c.headers(ctx, "headers")?,
-            statuscode,
-            timeout: c.duration(ctx, "timeout")?,
-            interval: interval(ctx, &mut c)?,
-            threshold: c.unsigned(ctx, "threshold")?.unwrap_or(0),
-        };
-        c.finish(ctx);
-        Ok(check)
-    })?;
-    let tcp = o.list::<_, ConfigError>(ctx, "tcp", |ctx, path, value: &Value| {
-        let mut c = Obj::new(ctx, path, value)?;
-        let check = TcpCheck {
-            addr: required(ctx, &mut c, "addr", "the host:port to check")?,
-            timeout: c.duration(ctx, "timeout")?,
-            interval: interval(ctx, &mut c)?,
-            threshold: c.unsigned(ctx, "threshold")?.unwrap_or(0),
-        };
-        c.finish(ctx);
-        Ok(check)
-    })?;
-    o.finish(ctx);
-    Ok(Health {
-        storagedriver,
-        file,
-        http,
-        tcp,
-    })
-}
+/// `catalog.maxentries`'s default.
+pub const DEFAULT_CATALOG_MAX_ENTRIES: u64 = 1000;
 
 // --- validation ----------------------------------------------------------
 

@@ -52,6 +52,7 @@
 
 mod checks;
 mod options;
+mod settings;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -128,7 +129,7 @@ impl HealthChecks {
             .map(|http| {
                 let check = http_check(
                     http.uri.clone(),
-                    http.headers.clone(),
+                    http.headers.0.clone(),
                     http.statuscode,
                     http.timeout.unwrap_or(http.interval),
                 )?;
