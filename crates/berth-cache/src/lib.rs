@@ -66,6 +66,7 @@
 //!   [`CacheError::InvalidDescriptor`]). One whose digest has another
 //!   algorithm than the key (an alias) is recorded under both digests.
 
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 use std::sync::Arc;

@@ -35,12 +35,15 @@
 //! ```
 
 #![deny(missing_docs)]
+// Unsafe code only in `logging` (a tracing layer passing `downcast_raw` on).
+#![deny(unsafe_code)]
 
 mod app;
 mod blobs;
 mod debug;
 mod error;
 mod lists;
+#[allow(unsafe_code)]
 mod logging;
 mod manifests;
 mod metrics;

@@ -80,6 +80,7 @@
 //! are dropped) and the differences from Distribution are described in
 //! `docs/notifications.md`.
 
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod endpoint;

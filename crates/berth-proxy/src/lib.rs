@@ -93,6 +93,7 @@
 //! it reports those counters and the scheduler's and fetches' gauges as
 //! `berth_proxy_*` on `/metrics`.
 
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod blobs;

@@ -21,19 +21,25 @@
 //! # }
 //! ```
 
+#![deny(missing_docs)]
+// Unsafe code only in `sys` (glibc allocator tuning).
+#![deny(unsafe_code)]
+
 mod build;
 pub mod check;
 pub mod gc;
 mod health;
 mod maintenance;
 mod server;
+#[allow(unsafe_code)]
+mod sys;
 mod tls;
 
 use std::path::PathBuf;
 
 pub use berth_config::{Configuration, LoadedConfig};
 pub use build::build_registry;
-pub use maintenance::limit_malloc_arenas;
+pub use sys::limit_malloc_arenas;
 
 /// A failure to start, said plainly.
 pub type StartError = Box<dyn std::error::Error>;
