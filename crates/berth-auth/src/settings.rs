@@ -66,28 +66,22 @@ impl Auth {
         let mut c = o.child(ctx, &kind)?;
         let auth = match kind.as_str() {
             "htpasswd" => Auth::Htpasswd(HtpasswdOptions {
-                realm: required(
-                    ctx,
-                    &mut c,
-                    "realm",
-                    "the realm of the basic-auth challenge",
-                )?,
-                path: required(ctx, &mut c, "path", "the htpasswd file")?.into(),
+                realm: c.required(ctx, "realm", "the realm of the basic-auth challenge")?,
+                path: c.required(ctx, "path", "the htpasswd file")?.into(),
             }),
             "silly" => Auth::Silly(SillyOptions {
-                realm: required(ctx, &mut c, "realm", "the realm of the challenge")?,
-                service: required(ctx, &mut c, "service", "the service of the challenge")?,
+                realm: c.required(ctx, "realm", "the realm of the challenge")?,
+                service: c.required(ctx, "service", "the service of the challenge")?,
             }),
             "token" => {
                 let token = TokenOptions {
-                    realm: required(ctx, &mut c, "realm", "the token server's URL")?,
-                    service: required(
+                    realm: c.required(ctx, "realm", "the token server's URL")?,
+                    service: c.required(
                         ctx,
-                        &mut c,
                         "service",
                         "the service name tokens are issued for",
                     )?,
-                    issuer: required(ctx, &mut c, "issuer", "the issuer named in tokens")?,
+                    issuer: c.required(ctx, "issuer", "the issuer named in tokens")?,
                     rootcertbundle: c.non_empty(ctx, "rootcertbundle")?.map(PathBuf::from),
                     jwks: c.non_empty(ctx, "jwks")?.map(PathBuf::from),
                     autoredirect: c.flag(ctx, "autoredirect")?,
@@ -127,15 +121,4 @@ impl Serialize for Auth {
         }
         map.end()
     }
-}
-
-/// A required, non-empty string.
-fn required(
-    ctx: &Reader<'_>,
-    o: &mut Section<'_>,
-    key: &str,
-    expected: &str,
-) -> Result<String, SettingError> {
-    o.non_empty(ctx, key)?
-        .ok_or_else(|| ctx.missing(&o.key_path(key), expected))
 }

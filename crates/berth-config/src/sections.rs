@@ -6,17 +6,6 @@ use serde_yaml::{Mapping, Value};
 use crate::decode::{Ctx, Obj};
 use crate::error::ConfigError;
 
-/// A required, non-empty string.
-fn required(
-    ctx: &Ctx<'_>,
-    o: &mut Obj<'_>,
-    key: &str,
-    expected: &str,
-) -> Result<String, ConfigError> {
-    o.non_empty(ctx, key)?
-        .ok_or_else(|| ctx.missing(&o.key_path(key), expected))
-}
-
 /// `catalog.maxentries`'s default.
 pub const DEFAULT_CATALOG_MAX_ENTRIES: u64 = 1000;
 
@@ -112,13 +101,12 @@ pub(crate) fn decode_validation(
         indexes.list::<_, ConfigError>(ctx, "platformlist", |ctx, path, value: &Value| {
             let mut c = Obj::new(ctx, path, value)?;
             let spec = PlatformSpec {
-                architecture: required(
+                architecture: c.required(
                     ctx,
-                    &mut c,
                     "architecture",
                     "a CPU architecture such as amd64",
                 )?,
-                os: required(ctx, &mut c, "os", "an operating system such as linux")?,
+                os: c.required(ctx, "os", "an operating system such as linux")?,
             };
             c.finish(ctx);
             Ok(spec)
@@ -222,7 +210,7 @@ pub(crate) fn decode_middleware(
         *slot = o.list::<_, ConfigError>(ctx, kind, |ctx, path, value: &Value| {
             let mut c = Obj::new(ctx, path, value)?;
             let entry = MiddlewareEntry {
-                name: required(ctx, &mut c, "name", "the middleware's name")?,
+                name: c.required(ctx, "name", "the middleware's name")?,
                 disabled: c.flag(ctx, "disabled")?,
                 options: c.mapping(ctx, "options")?,
             };

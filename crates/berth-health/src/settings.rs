@@ -22,16 +22,6 @@ fn interval(ctx: &Reader<'_>, o: &mut Section<'_>) -> Result<Duration, SettingEr
         .unwrap_or(DEFAULT_INTERVAL))
 }
 
-fn required(
-    ctx: &Reader<'_>,
-    o: &mut Section<'_>,
-    key: &str,
-    expected: &str,
-) -> Result<String, SettingError> {
-    o.non_empty(ctx, key)?
-        .ok_or_else(|| ctx.missing(&o.key_path(key), expected))
-}
-
 fn read(ctx: &mut Reader<'_>, mut o: Section<'_>) -> Result<HealthOptions, SettingError> {
     let mut sd = o.child(ctx, "storagedriver")?;
     let storagedriver = StorageDriverCheck {
@@ -43,7 +33,7 @@ fn read(ctx: &mut Reader<'_>, mut o: Section<'_>) -> Result<HealthOptions, Setti
     let file = o.list(ctx, "file", |ctx, path, value: &Value| {
         let mut c = Section::new(ctx, path, value)?;
         let check = FileCheck {
-            file: required(ctx, &mut c, "file", "the path of the file to check")?,
+            file: c.required(ctx, "file", "the path of the file to check")?,
             interval: interval(ctx, &mut c)?,
         };
         c.finish(ctx);
@@ -51,7 +41,7 @@ fn read(ctx: &mut Reader<'_>, mut o: Section<'_>) -> Result<HealthOptions, Setti
     })?;
     let http = o.list(ctx, "http", |ctx, path, value: &Value| {
         let mut c = Section::new(ctx, path, value)?;
-        let uri = required(ctx, &mut c, "uri", "the URL to check")?;
+        let uri = c.required(ctx, "uri", "the URL to check")?;
         let statuscode = match c.take("statuscode") {
             Some((p, v)) => match ctx.unsigned(&p, v)? {
                 n @ 100..=599 => n as u16,
@@ -73,7 +63,7 @@ fn read(ctx: &mut Reader<'_>, mut o: Section<'_>) -> Result<HealthOptions, Setti
     let tcp = o.list(ctx, "tcp", |ctx, path, value: &Value| {
         let mut c = Section::new(ctx, path, value)?;
         let check = TcpCheck {
-            addr: required(ctx, &mut c, "addr", "the host:port to check")?,
+            addr: c.required(ctx, "addr", "the host:port to check")?,
             timeout: c.duration(ctx, "timeout")?,
             interval: interval(ctx, &mut c)?,
             threshold: c.unsigned(ctx, "threshold")?.unwrap_or(0),

@@ -192,20 +192,7 @@ impl Scrape<'_> {
         help: &str,
         samples: &[(L, u64)],
     ) -> fmt::Result {
-        let Some((_, first)) = samples.first() else {
-            return Ok(());
-        };
-        let help = format!("{help}.");
-        let mut encoder = self.encoder.encode_descriptor(
-            name,
-            &help,
-            None,
-            ConstCounter::new(*first).metric_type(),
-        )?;
-        for (labels, value) in samples {
-            ConstCounter::new(*value).encode(encoder.encode_family(labels)?)?;
-        }
-        Ok(())
+        self.family(name, help, samples, ConstCounter::new)
     }
 
     /// A gauge family: one sample per label set, in the order given.
@@ -215,18 +202,26 @@ impl Scrape<'_> {
         help: &str,
         samples: &[(L, u64)],
     ) -> fmt::Result {
+        self.family(name, help, samples, ConstGauge::new)
+    }
+
+    /// One family of `metric`s (its type from the first sample).
+    fn family<L: EncodeLabelSet, M: EncodeMetric>(
+        &mut self,
+        name: &str,
+        help: &str,
+        samples: &[(L, u64)],
+        metric: impl Fn(u64) -> M,
+    ) -> fmt::Result {
         let Some((_, first)) = samples.first() else {
             return Ok(());
         };
         let help = format!("{help}.");
-        let mut encoder = self.encoder.encode_descriptor(
-            name,
-            &help,
-            None,
-            ConstGauge::new(*first).metric_type(),
-        )?;
+        let mut encoder =
+            self.encoder
+                .encode_descriptor(name, &help, None, metric(*first).metric_type())?;
         for (labels, value) in samples {
-            ConstGauge::new(*value).encode(encoder.encode_family(labels)?)?;
+            metric(*value).encode(encoder.encode_family(labels)?)?;
         }
         Ok(())
     }

@@ -379,6 +379,18 @@ impl<'v> Section<'v> {
         Ok(self.string(ctx, key)?.filter(|s| !s.is_empty()))
     }
 
+    /// Takes `key` as a non-empty string that must be given (`expected`
+    /// says what it holds, for the error when it is not).
+    pub fn required(
+        &mut self,
+        ctx: &Reader<'_>,
+        key: &str,
+        expected: &str,
+    ) -> Result<String, SettingError> {
+        self.non_empty(ctx, key)?
+            .ok_or_else(|| ctx.missing(&self.key_path(key), expected))
+    }
+
     /// Takes `key` as a boolean.
     pub fn boolean(&mut self, ctx: &Reader<'_>, key: &str) -> Result<Option<bool>, SettingError> {
         self.take(key).map(|(p, v)| ctx.boolean(&p, v)).transpose()
