@@ -132,12 +132,8 @@ impl RetryPolicy {
             .initial_backoff
             .saturating_mul(1u32 << exponent)
             .min(self.max_backoff);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
         // 0..=25 % off.
-        let off = base.mul_f64(f64::from(nanos % 1000) / 4000.0);
+        let off = base.mul_f64(fastrand::f64() / 4.0);
         base.saturating_sub(off)
     }
 }
