@@ -1,8 +1,6 @@
 //! `storage:` — exactly one driver section, and the sections beside it
 //! (`delete`, `redirect`, `cache`, `maintenance`, `tag`).
 
-use std::time::Duration;
-
 use berth_driver_s3::S3Parameters;
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
@@ -26,10 +24,10 @@ pub use berth_driver::{
 };
 /// `storage.cache.blobdescriptorsize`'s default.
 pub const DEFAULT_BLOB_DESCRIPTOR_SIZE: u64 = 10_000;
-/// `storage.maintenance.uploadpurging.age`'s default: one week.
-pub const DEFAULT_UPLOAD_PURGING_AGE: Duration = Duration::from_secs(168 * 3600);
-/// `storage.maintenance.uploadpurging.interval`'s default: a day.
-pub const DEFAULT_UPLOAD_PURGING_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+pub use berth_storage::settings::{
+    DEFAULT_UPLOAD_PURGING_AGE, DEFAULT_UPLOAD_PURGING_INTERVAL, Maintenance, ReadOnly,
+    UploadPurging,
+};
 
 /// `storage:`.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,48 +136,6 @@ pub enum BlobDescriptorCache {
     Redis,
 }
 
-/// `storage.maintenance`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Maintenance {
-    /// `uploadpurging`.
-    pub uploadpurging: UploadPurging,
-    /// `readonly`.
-    pub readonly: ReadOnly,
-}
-
-/// `storage.maintenance.uploadpurging`: removing abandoned uploads.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UploadPurging {
-    /// `enabled`: default true.
-    pub enabled: bool,
-    /// `age`: uploads older than this are removed. Default 168h.
-    #[serde(serialize_with = "crate::duration::ser::duration")]
-    pub age: Duration,
-    /// `interval`: how often to look. Default 24h.
-    #[serde(serialize_with = "crate::duration::ser::duration")]
-    pub interval: Duration,
-    /// `dryrun`: only log what would be removed. Default false.
-    pub dryrun: bool,
-}
-
-impl Default for UploadPurging {
-    fn default() -> UploadPurging {
-        UploadPurging {
-            enabled: true,
-            age: DEFAULT_UPLOAD_PURGING_AGE,
-            interval: DEFAULT_UPLOAD_PURGING_INTERVAL,
-            dryrun: false,
-        }
-    }
-}
-
-/// `storage.maintenance.readonly`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ReadOnly {
-    /// `enabled`: refuse every write (pushes, deletes). Default false.
-    pub enabled: bool,
-}
-
 /// `storage.tag`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Tag {
@@ -234,7 +190,7 @@ pub(crate) fn decode(ctx: &mut Ctx<'_>, mut obj: Obj<'_>) -> Result<Storage, Con
     redirect.finish(ctx);
 
     let cache = decode_cache(ctx, obj.child(ctx, "cache")?)?;
-    let maintenance = decode_maintenance(ctx, obj.child(ctx, "maintenance")?)?;
+    let maintenance = Maintenance::read(ctx, obj.child(ctx, "maintenance")?)?;
 
     let mut tag_obj = obj.child(ctx, "tag")?;
     let concurrencylimit = match tag_obj.take("concurrencylimit") {
@@ -323,25 +279,4 @@ fn decode_cache(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<Cache, ConfigError>
     }
     o.finish(ctx);
     Ok(cache)
-}
-
-fn decode_maintenance(ctx: &mut Ctx<'_>, mut o: Obj<'_>) -> Result<Maintenance, ConfigError> {
-    let mut m = Maintenance::default();
-    let mut purge = o.child(ctx, "uploadpurging")?;
-    if let Some(enabled) = purge.boolean(ctx, "enabled")? {
-        m.uploadpurging.enabled = enabled;
-    }
-    if let Some(age) = purge.duration(ctx, "age")? {
-        m.uploadpurging.age = age;
-    }
-    if let Some(interval) = purge.duration(ctx, "interval")? {
-        m.uploadpurging.interval = interval;
-    }
-    m.uploadpurging.dryrun = purge.flag(ctx, "dryrun")?;
-    purge.finish(ctx);
-    let mut readonly = o.child(ctx, "readonly")?;
-    m.readonly.enabled = readonly.flag(ctx, "enabled")?;
-    readonly.finish(ctx);
-    o.finish(ctx);
-    Ok(m)
 }

@@ -49,6 +49,7 @@ pub mod paths;
 mod purge;
 mod referrers;
 mod registry;
+pub mod settings;
 mod tags;
 mod upload;
 

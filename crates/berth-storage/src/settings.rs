@@ -1,0 +1,83 @@
+//! The `storage.maintenance` section of a Distribution-style
+//! configuration: what runs beside the requests (upload purging) and
+//! read-only mode; read with berth-settings.
+
+use std::time::Duration;
+
+use berth_settings::{Reader, Section, SettingError};
+use serde::Serialize;
+
+/// `storage.maintenance.uploadpurging.age`'s default: one week.
+pub const DEFAULT_UPLOAD_PURGING_AGE: Duration = Duration::from_secs(168 * 3600);
+/// `storage.maintenance.uploadpurging.interval`'s default: a day.
+pub const DEFAULT_UPLOAD_PURGING_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
+/// `storage.maintenance`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Maintenance {
+    /// `uploadpurging`.
+    pub uploadpurging: UploadPurging,
+    /// `readonly`.
+    pub readonly: ReadOnly,
+}
+
+/// `storage.maintenance.uploadpurging`: removing abandoned uploads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UploadPurging {
+    /// `enabled`: default true.
+    pub enabled: bool,
+    /// `age`: uploads older than this are removed. Default 168h.
+    #[serde(serialize_with = "berth_settings::ser::duration")]
+    pub age: Duration,
+    /// `interval`: how often to look. Default 24h.
+    #[serde(serialize_with = "berth_settings::ser::duration")]
+    pub interval: Duration,
+    /// `dryrun`: only log what would be removed. Default false.
+    pub dryrun: bool,
+}
+
+impl Default for UploadPurging {
+    fn default() -> UploadPurging {
+        UploadPurging {
+            enabled: true,
+            age: DEFAULT_UPLOAD_PURGING_AGE,
+            interval: DEFAULT_UPLOAD_PURGING_INTERVAL,
+            dryrun: false,
+        }
+    }
+}
+
+/// `storage.maintenance.readonly`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReadOnly {
+    /// `enabled`: refuse every write (pushes, deletes). Default false.
+    pub enabled: bool,
+}
+
+impl Maintenance {
+    /// Reads the `storage.maintenance` section.
+    pub fn read(ctx: &mut Reader<'_>, o: Section<'_>) -> Result<Maintenance, SettingError> {
+        read(ctx, o)
+    }
+}
+
+fn read(ctx: &mut Reader<'_>, mut o: Section<'_>) -> Result<Maintenance, SettingError> {
+    let mut m = Maintenance::default();
+    let mut purge = o.child(ctx, "uploadpurging")?;
+    if let Some(enabled) = purge.boolean(ctx, "enabled")? {
+        m.uploadpurging.enabled = enabled;
+    }
+    if let Some(age) = purge.duration(ctx, "age")? {
+        m.uploadpurging.age = age;
+    }
+    if let Some(interval) = purge.duration(ctx, "interval")? {
+        m.uploadpurging.interval = interval;
+    }
+    m.uploadpurging.dryrun = purge.flag(ctx, "dryrun")?;
+    purge.finish(ctx);
+    let mut readonly = o.child(ctx, "readonly")?;
+    m.readonly.enabled = readonly.flag(ctx, "enabled")?;
+    readonly.finish(ctx);
+    o.finish(ctx);
+    Ok(m)
+}
