@@ -1,7 +1,7 @@
 //! A driver wrapper that counts and times every operation.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -75,28 +75,27 @@ impl StorageMetrics {
             .map_or(0, |counter| counter.get())
     }
 
-    fn observe<T>(
+    /// The counter of `operation`s of `driver` ending with `outcome`.
+    fn counter(
         &self,
         driver: &'static str,
         operation: &'static str,
-        started: Instant,
-        result: &Result<T>,
-    ) {
-        let outcome = match result {
-            Ok(_) => "ok",
-            Err(e) if e.is_not_found() => "not_found",
-            Err(_) => "error",
-        };
+        outcome: &'static str,
+    ) -> Counter {
         self.operations
             .get_or_create(&[
                 ("driver", driver),
                 ("operation", operation),
                 ("outcome", outcome),
             ])
-            .inc();
+            .clone()
+    }
+
+    /// The latency histogram of `operation`s of `driver`.
+    fn histogram(&self, driver: &'static str, operation: &'static str) -> Histogram {
         self.latency
             .get_or_create(&[("driver", driver), ("operation", operation)])
-            .observe(started.elapsed().as_secs_f64());
+            .clone()
     }
 }
 
@@ -115,6 +114,61 @@ impl MetricsSource for StorageMetrics {
     }
 }
 
+/// The operations as counted (`list_if_changed` is a `list`, `walk_owned`
+/// a `walk`, `move_to` a `move`).
+#[derive(Clone, Copy)]
+enum Op {
+    GetContent,
+    PutContent,
+    Reader,
+    Writer,
+    Stat,
+    List,
+    Move,
+    Delete,
+    RedirectUrl,
+    Walk,
+}
+
+/// How many [`Op`]s there are.
+const OPS: usize = 10;
+/// The outcomes, in the order of a handle's slots.
+const OUTCOMES: [&str; 3] = ["ok", "not_found", "error"];
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::GetContent => "get_content",
+            Op::PutContent => "put_content",
+            Op::Reader => "reader",
+            Op::Writer => "writer",
+            Op::Stat => "stat",
+            Op::List => "list",
+            Op::Move => "move",
+            Op::Delete => "delete",
+            Op::RedirectUrl => "redirect_url",
+            Op::Walk => "walk",
+        }
+    }
+}
+
+/// The metric handles of one driver, made on first use (so that only
+/// what happened shows in `/metrics`) and kept: a call then costs two
+/// atomic updates, not two label-set look-ups in the families.
+struct Handles {
+    counters: [OnceLock<Counter>; OPS * OUTCOMES.len()],
+    latency: [OnceLock<Histogram>; OPS],
+}
+
+impl Handles {
+    fn new() -> Handles {
+        Handles {
+            counters: std::array::from_fn(|_| OnceLock::new()),
+            latency: std::array::from_fn(|_| OnceLock::new()),
+        }
+    }
+}
+
 /// A storage driver that counts and times every operation of the one it
 /// wraps into [`StorageMetrics`]. Reads are timed to their stream (the
 /// first byte), writes to their writer; `list_if_changed` counts as a
@@ -122,6 +176,7 @@ impl MetricsSource for StorageMetrics {
 pub struct InstrumentedDriver {
     inner: Arc<dyn StorageDriver>,
     metrics: StorageMetrics,
+    handles: Handles,
 }
 
 impl fmt::Debug for InstrumentedDriver {
@@ -135,23 +190,42 @@ impl fmt::Debug for InstrumentedDriver {
 impl InstrumentedDriver {
     /// Wraps `inner`, counting into `metrics`.
     pub fn new(inner: Arc<dyn StorageDriver>, metrics: StorageMetrics) -> InstrumentedDriver {
-        InstrumentedDriver { inner, metrics }
+        InstrumentedDriver {
+            inner,
+            metrics,
+            handles: Handles::new(),
+        }
     }
 
     /// The metrics it counts into.
     pub fn metrics(&self) -> &StorageMetrics {
         &self.metrics
     }
+
+    /// Counts and times one `op` that began at `started`.
+    fn observe<T>(&self, op: Op, started: Instant, result: &Result<T>) {
+        let outcome = match result {
+            Ok(_) => 0,
+            Err(e) if e.is_not_found() => 1,
+            Err(_) => 2,
+        };
+        let driver = self.inner.name();
+        let i = op as usize;
+        self.handles.counters[i * OUTCOMES.len() + outcome]
+            .get_or_init(|| self.metrics.counter(driver, op.name(), OUTCOMES[outcome]))
+            .inc();
+        self.handles.latency[i]
+            .get_or_init(|| self.metrics.histogram(driver, op.name()))
+            .observe(started.elapsed().as_secs_f64());
+    }
 }
 
 /// Times one call of the wrapped driver.
 macro_rules! timed {
-    ($self:ident, $op:literal, $call:expr) => {{
+    ($self:ident, $op:expr, $call:expr) => {{
         let started = Instant::now();
         let result = $call.await;
-        $self
-            .metrics
-            .observe($self.inner.name(), $op, started, &result);
+        $self.observe($op, started, &result);
         result
     }};
 }
@@ -162,40 +236,40 @@ impl StorageDriver for InstrumentedDriver {
         self.inner.name()
     }
     async fn get_content(&self, path: &str) -> Result<Bytes> {
-        timed!(self, "get_content", self.inner.get_content(path))
+        timed!(self, Op::GetContent, self.inner.get_content(path))
     }
     async fn put_content(&self, path: &str, content: Bytes) -> Result<()> {
-        timed!(self, "put_content", self.inner.put_content(path, content))
+        timed!(self, Op::PutContent, self.inner.put_content(path, content))
     }
     async fn reader(&self, path: &str, offset: u64) -> Result<ReadStream> {
-        timed!(self, "reader", self.inner.reader(path, offset))
+        timed!(self, Op::Reader, self.inner.reader(path, offset))
     }
     async fn writer(&self, path: &str, append: bool) -> Result<Box<dyn FileWriter>> {
-        timed!(self, "writer", self.inner.writer(path, append))
+        timed!(self, Op::Writer, self.inner.writer(path, append))
     }
     async fn stat(&self, path: &str) -> Result<FileInfo> {
-        timed!(self, "stat", self.inner.stat(path))
+        timed!(self, Op::Stat, self.inner.stat(path))
     }
     async fn list(&self, path: &str) -> Result<Vec<String>> {
-        timed!(self, "list", self.inner.list(path))
+        timed!(self, Op::List, self.inner.list(path))
     }
     async fn list_if_changed(&self, path: &str, known: Option<&ListVersion>) -> Result<Listing> {
-        timed!(self, "list", self.inner.list_if_changed(path, known))
+        timed!(self, Op::List, self.inner.list_if_changed(path, known))
     }
     async fn move_to(&self, source: &str, dest: &str) -> Result<()> {
-        timed!(self, "move", self.inner.move_to(source, dest))
+        timed!(self, Op::Move, self.inner.move_to(source, dest))
     }
     async fn delete(&self, path: &str) -> Result<()> {
-        timed!(self, "delete", self.inner.delete(path))
+        timed!(self, Op::Delete, self.inner.delete(path))
     }
     async fn redirect_url(&self, path: &str) -> Result<Option<String>> {
-        timed!(self, "redirect_url", self.inner.redirect_url(path))
+        timed!(self, Op::RedirectUrl, self.inner.redirect_url(path))
     }
     async fn walk(&self, from: &str, visit: &mut WalkFn<'_>) -> Result<()> {
-        timed!(self, "walk", self.inner.walk(from, visit))
+        timed!(self, Op::Walk, self.inner.walk(from, visit))
     }
     async fn walk_owned(&self, from: &str, visit: Box<OwnedWalkFn>) -> Result<()> {
-        timed!(self, "walk", self.inner.walk_owned(from, visit))
+        timed!(self, Op::Walk, self.inner.walk_owned(from, visit))
     }
 }
 
