@@ -117,8 +117,56 @@ pub struct Ignore {
 
 impl Notifications {
     /// Reads the `notifications:` section.
-    pub fn read(ctx: &mut Reader<'_>, o: Section<'_>) -> Result<Notifications, SettingError> {
-        read(ctx, o)
+    pub fn read(ctx: &mut Reader<'_>, mut o: Section<'_>) -> Result<Notifications, SettingError> {
+        let mut events = o.child(ctx, "events")?;
+        let includereferences = events.flag(ctx, "includereferences")?;
+        let mediatype = match events.take("mediatype") {
+            None => "v2".to_owned(),
+            Some((p, v)) => match ctx.string(&p, v)?.to_ascii_lowercase().as_str() {
+                "v2" | "application/vnd.docker.distribution.events.v2+json" => "v2".to_owned(),
+                "v1" | "application/vnd.docker.distribution.events.v1+json" => "v1".to_owned(),
+                _ => {
+                    return Err(ctx.invalid(
+                        &p,
+                        v,
+                        "v2 or v1 (application/vnd.docker.distribution.events.v2+json or v1+json)",
+                    ));
+                }
+            },
+        };
+        events.finish(ctx);
+        let endpoints = o.list(ctx, "endpoints", read_endpoint)?;
+        let mut names = std::collections::BTreeSet::new();
+        for (i, e) in endpoints.iter().enumerate() {
+            if !names.insert(e.name.as_str()) {
+                return Err(ctx.invalid(
+                    &format!("notifications.endpoints[{i}].name"),
+                    &Value::String(e.name.clone()),
+                    "a name no other endpoint has (it names the endpoint's queue)",
+                ));
+            }
+        }
+        let mut spool = o.child(ctx, "spool")?;
+        let spool_section = Spool {
+            directory: spool.non_empty(ctx, "directory")?,
+            maxbytes: match spool.take("maxbytes") {
+                None => DEFAULT_SPOOL_MAX_BYTES,
+                Some((p, v)) => match ctx.unsigned(&p, v)? {
+                    0 => return Err(ctx.invalid(&p, v, "a number of bytes above 0")),
+                    n => n,
+                },
+            },
+        };
+        spool.finish(ctx);
+        o.finish(ctx);
+        Ok(Notifications {
+            events: Events {
+                includereferences,
+                mediatype,
+            },
+            endpoints,
+            spool: spool_section,
+        })
     }
 
     /// Whether any endpoint is enabled (else there is nothing to start).
@@ -157,58 +205,6 @@ impl Notifications {
             source,
         }
     }
-}
-
-fn read(ctx: &mut Reader<'_>, mut o: Section<'_>) -> Result<Notifications, SettingError> {
-    let mut events = o.child(ctx, "events")?;
-    let includereferences = events.flag(ctx, "includereferences")?;
-    let mediatype = match events.take("mediatype") {
-        None => "v2".to_owned(),
-        Some((p, v)) => match ctx.string(&p, v)?.to_ascii_lowercase().as_str() {
-            "v2" | "application/vnd.docker.distribution.events.v2+json" => "v2".to_owned(),
-            "v1" | "application/vnd.docker.distribution.events.v1+json" => "v1".to_owned(),
-            _ => {
-                return Err(ctx.invalid(
-                    &p,
-                    v,
-                    "v2 or v1 (application/vnd.docker.distribution.events.v2+json or v1+json)",
-                ));
-            }
-        },
-    };
-    events.finish(ctx);
-    let endpoints = o.list(ctx, "endpoints", read_endpoint)?;
-    let mut names = std::collections::BTreeSet::new();
-    for (i, e) in endpoints.iter().enumerate() {
-        if !names.insert(e.name.as_str()) {
-            return Err(ctx.invalid(
-                &format!("notifications.endpoints[{i}].name"),
-                &Value::String(e.name.clone()),
-                "a name no other endpoint has (it names the endpoint's queue)",
-            ));
-        }
-    }
-    let mut spool = o.child(ctx, "spool")?;
-    let spool_section = Spool {
-        directory: spool.non_empty(ctx, "directory")?,
-        maxbytes: match spool.take("maxbytes") {
-            None => DEFAULT_SPOOL_MAX_BYTES,
-            Some((p, v)) => match ctx.unsigned(&p, v)? {
-                0 => return Err(ctx.invalid(&p, v, "a number of bytes above 0")),
-                n => n,
-            },
-        },
-    };
-    spool.finish(ctx);
-    o.finish(ctx);
-    Ok(Notifications {
-        events: Events {
-            includereferences,
-            mediatype,
-        },
-        endpoints,
-        spool: spool_section,
-    })
 }
 
 /// One of `notifications.endpoints`.

@@ -32,8 +32,48 @@ pub struct Proxy {
 
 impl Proxy {
     /// Reads the `proxy:` section; `None` without a `remoteurl`.
-    pub fn read(ctx: &mut Reader<'_>, o: Section<'_>) -> Result<Option<Proxy>, SettingError> {
-        read(ctx, o)
+    pub fn read(ctx: &mut Reader<'_>, mut o: Section<'_>) -> Result<Option<Proxy>, SettingError> {
+        let remoteurl = match o.take("remoteurl") {
+            Some((path, value)) => {
+                let url = ctx.string(&path, value)?;
+                let rest = url
+                    .strip_prefix("https://")
+                    .or_else(|| url.strip_prefix("http://"));
+                match rest {
+                    Some(r) if !r.is_empty() => Some(url),
+                    _ if url.is_empty() => None,
+                    _ => {
+                        return Err(ctx.invalid(
+                            &path,
+                            value,
+                            "an http:// or https:// URL such as https://registry-1.docker.io",
+                        ));
+                    }
+                }
+            }
+            None => None,
+        };
+        let username = o.non_empty(ctx, "username")?;
+        let password = o.non_empty(ctx, "password")?;
+        let ttl = o.duration(ctx, "ttl")?;
+        o.unsupported(ctx, "exec", "credential helpers for the upstream");
+        let path = o.path.clone();
+        let had_keys = !o.is_empty();
+        o.finish(ctx);
+        match remoteurl {
+            Some(remoteurl) => Ok(Some(Proxy {
+                remoteurl,
+                username,
+                password,
+                ttl,
+            })),
+            None => {
+                if had_keys {
+                    ctx.warn(&path, "remoteurl is not set; not running as a proxy");
+                }
+                Ok(None)
+            }
+        }
     }
 
     /// The options of the client for the upstream.
@@ -48,49 +88,5 @@ impl Proxy {
     /// The proxy's options: `ttl` with Distribution's meaning.
     pub fn options(&self) -> ProxyOptions {
         ProxyOptions::with_config_ttl(self.ttl)
-    }
-}
-
-fn read(ctx: &mut Reader<'_>, mut o: Section<'_>) -> Result<Option<Proxy>, SettingError> {
-    let remoteurl = match o.take("remoteurl") {
-        Some((path, value)) => {
-            let url = ctx.string(&path, value)?;
-            let rest = url
-                .strip_prefix("https://")
-                .or_else(|| url.strip_prefix("http://"));
-            match rest {
-                Some(r) if !r.is_empty() => Some(url),
-                _ if url.is_empty() => None,
-                _ => {
-                    return Err(ctx.invalid(
-                        &path,
-                        value,
-                        "an http:// or https:// URL such as https://registry-1.docker.io",
-                    ));
-                }
-            }
-        }
-        None => None,
-    };
-    let username = o.non_empty(ctx, "username")?;
-    let password = o.non_empty(ctx, "password")?;
-    let ttl = o.duration(ctx, "ttl")?;
-    o.unsupported(ctx, "exec", "credential helpers for the upstream");
-    let path = o.path.clone();
-    let had_keys = !o.is_empty();
-    o.finish(ctx);
-    match remoteurl {
-        Some(remoteurl) => Ok(Some(Proxy {
-            remoteurl,
-            username,
-            password,
-            ttl,
-        })),
-        None => {
-            if had_keys {
-                ctx.warn(&path, "remoteurl is not set; not running as a proxy");
-            }
-            Ok(None)
-        }
     }
 }

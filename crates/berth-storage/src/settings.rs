@@ -56,28 +56,24 @@ pub struct ReadOnly {
 
 impl Maintenance {
     /// Reads the `storage.maintenance` section.
-    pub fn read(ctx: &mut Reader<'_>, o: Section<'_>) -> Result<Maintenance, SettingError> {
-        read(ctx, o)
+    pub fn read(ctx: &mut Reader<'_>, mut o: Section<'_>) -> Result<Maintenance, SettingError> {
+        let mut m = Maintenance::default();
+        let mut purge = o.child(ctx, "uploadpurging")?;
+        if let Some(enabled) = purge.boolean(ctx, "enabled")? {
+            m.uploadpurging.enabled = enabled;
+        }
+        if let Some(age) = purge.duration(ctx, "age")? {
+            m.uploadpurging.age = age;
+        }
+        if let Some(interval) = purge.duration(ctx, "interval")? {
+            m.uploadpurging.interval = interval;
+        }
+        m.uploadpurging.dryrun = purge.flag(ctx, "dryrun")?;
+        purge.finish(ctx);
+        let mut readonly = o.child(ctx, "readonly")?;
+        m.readonly.enabled = readonly.flag(ctx, "enabled")?;
+        readonly.finish(ctx);
+        o.finish(ctx);
+        Ok(m)
     }
-}
-
-fn read(ctx: &mut Reader<'_>, mut o: Section<'_>) -> Result<Maintenance, SettingError> {
-    let mut m = Maintenance::default();
-    let mut purge = o.child(ctx, "uploadpurging")?;
-    if let Some(enabled) = purge.boolean(ctx, "enabled")? {
-        m.uploadpurging.enabled = enabled;
-    }
-    if let Some(age) = purge.duration(ctx, "age")? {
-        m.uploadpurging.age = age;
-    }
-    if let Some(interval) = purge.duration(ctx, "interval")? {
-        m.uploadpurging.interval = interval;
-    }
-    m.uploadpurging.dryrun = purge.flag(ctx, "dryrun")?;
-    purge.finish(ctx);
-    let mut readonly = o.child(ctx, "readonly")?;
-    m.readonly.enabled = readonly.flag(ctx, "enabled")?;
-    readonly.finish(ctx);
-    o.finish(ctx);
-    Ok(m)
 }
