@@ -313,14 +313,7 @@ impl StorageDriver for InMemoryDriver {
     }
 
     async fn move_to(&self, source: &str, dest: &str) -> Result<()> {
-        validate_path(source)?;
-        validate_path(dest)?;
-        if source == "/" || dest == "/" {
-            return Err(DriverError::InvalidPath {
-                path: if source == "/" { source } else { dest }.to_owned(),
-                reason: "the root cannot be moved or replaced",
-            });
-        }
+        crate::path::validate_move(source, dest)?;
         let mut store = self.write();
         match store.kind(source) {
             Kind::Nothing => Err(DriverError::not_found(NAME, source)),

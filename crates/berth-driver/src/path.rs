@@ -51,6 +51,20 @@ pub fn validate_path(path: &str) -> Result<(), DriverError> {
     Ok(())
 }
 
+/// Checks both paths of a move, and that neither is the root (which can be
+/// neither moved nor replaced).
+pub(crate) fn validate_move(source: &str, dest: &str) -> Result<(), DriverError> {
+    validate_path(source)?;
+    validate_path(dest)?;
+    if source == "/" || dest == "/" {
+        return Err(DriverError::InvalidPath {
+            path: if source == "/" { source } else { dest }.to_owned(),
+            reason: "the root cannot be moved or replaced",
+        });
+    }
+    Ok(())
+}
+
 /// Whether `name` could be one component of a valid path. Drivers use it
 /// to keep their own bookkeeping files (which use other characters) out of
 /// listings.

@@ -489,14 +489,7 @@ impl StorageDriver for FilesystemDriver {
     }
 
     async fn move_to(&self, source: &str, dest: &str) -> Result<()> {
-        validate_path(source)?;
-        validate_path(dest)?;
-        if source == "/" || dest == "/" {
-            return Err(DriverError::InvalidPath {
-                path: if source == "/" { source } else { dest }.to_owned(),
-                reason: "the root cannot be moved or replaced",
-            });
-        }
+        crate::path::validate_move(source, dest)?;
         let inner = self.inner.clone();
         let (from, to) = (source.to_owned(), dest.to_owned());
         self.blocking("move", source, move || {
