@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::CompletedPart;
 use berth_driver::{DriverError, FileWriter, Result};
 use bytes::{Bytes, BytesMut};
 use tokio::task::JoinHandle;
@@ -502,19 +502,8 @@ impl S3Writer {
                     })
                     .collect();
                 self.inner
-                    .client
-                    .complete_multipart_upload()
-                    .bucket(&self.inner.bucket)
-                    .key(&self.key)
-                    .upload_id(&upload_id)
-                    .multipart_upload(
-                        CompletedMultipartUpload::builder()
-                            .set_parts(Some(parts))
-                            .build(),
-                    )
-                    .send()
-                    .await
-                    .map_err(|e| backend("CompleteMultipartUpload", &self.path, &e))?;
+                    .complete(&self.path, &self.key, &upload_id, parts)
+                    .await?;
             }
             unused => {
                 let data = self.buffer.split().freeze();

@@ -166,6 +166,31 @@ impl Inner {
         Ok(uploads)
     }
 
+    /// Completes multipart upload `upload_id` of `key` with `parts` (in
+    /// part-number order).
+    pub async fn complete(
+        &self,
+        path: &str,
+        key: &str,
+        upload_id: &str,
+        parts: Vec<CompletedPart>,
+    ) -> Result<()> {
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| backend("CompleteMultipartUpload", path, &e))
+    }
+
     /// `AbortMultipartUpload` (an upload already gone is fine).
     pub async fn abort(&self, path: &str, key: &str, upload_id: &str) -> Result<()> {
         match self
@@ -259,20 +284,7 @@ impl Inner {
         let result = match copies {
             Ok(mut parts) => {
                 parts.sort_by_key(|p| p.part_number());
-                self.client
-                    .complete_multipart_upload()
-                    .bucket(&self.bucket)
-                    .key(dest)
-                    .upload_id(&upload_id)
-                    .multipart_upload(
-                        CompletedMultipartUpload::builder()
-                            .set_parts(Some(parts))
-                            .build(),
-                    )
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| backend("CompleteMultipartUpload", path, &e))
+                self.complete(path, dest, &upload_id, parts).await
             }
             Err(e) => Err(e),
         };
