@@ -1,7 +1,7 @@
 //! Application state, routing, and the pieces every handler shares.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
@@ -16,6 +16,13 @@ use berth_reference::{RepositoryName, Tag};
 use crate::error::{HandlerError, HandlerResult};
 use crate::state::StateSigner;
 use crate::{blobs, lists, manifests, uploads};
+
+/// The header names every response carries, parsed once from berth-api's
+/// (valid, as a test below checks) rather than on every request.
+static API_VERSION: LazyLock<Option<HeaderName>> =
+    LazyLock::new(|| HeaderName::try_from(berth_api::headers::API_VERSION).ok());
+static REQUEST_ID: LazyLock<Option<HeaderName>> =
+    LazyLock::new(|| HeaderName::try_from(berth_api::headers::REQUEST_ID).ok());
 
 /// How the HTTP layer behaves (Distribution's `http.*` settings and a few
 /// others).
@@ -182,18 +189,14 @@ async fn dispatch(
         }
     };
     let headers = response.headers_mut();
-    // berth-api's names are valid header names (a test below checks).
-    if let Ok(name) = HeaderName::try_from(berth_api::headers::API_VERSION) {
+    if let Some(name) = &*API_VERSION {
         headers.insert(
-            name,
+            name.clone(),
             HeaderValue::from_static(berth_api::headers::API_VERSION_VALUE),
         );
     }
-    if let (Ok(name), Ok(value)) = (
-        HeaderName::try_from(berth_api::headers::REQUEST_ID),
-        HeaderValue::from_str(&request_id),
-    ) {
-        headers.insert(name, value);
+    if let (Some(name), Ok(value)) = (&*REQUEST_ID, HeaderValue::from_str(&request_id)) {
+        headers.insert(name.clone(), value);
     }
     for (name, value) in &state.extra_headers {
         headers.insert(name.clone(), value.clone());
