@@ -51,9 +51,9 @@ enum Command {
     ///
     /// The same result as Distribution's `registry garbage-collect` on the
     /// same storage, except that children of kept indexes and referrers of
-    /// kept manifests are kept. It refuses to run while a writable berth
-    /// serves the storage (its heartbeat is in the storage), unless
-    /// --force.
+    /// kept manifests are kept. It may run while registries serve the
+    /// storage: what they touched within storage.maintenance.gc.delay
+    /// stays, and one collection runs at a time.
     GarbageCollect {
         /// The configuration file of the registry whose storage to clean.
         config: PathBuf,
@@ -66,8 +66,8 @@ enum Command {
         /// Print only the summary.
         #[arg(long, short = 'q')]
         quiet: bool,
-        /// Run even though a berth is serving the storage.
-        #[arg(long)]
+        /// No longer needed (accepted for old scripts).
+        #[arg(long, hide = true)]
         force: bool,
     },
     /// Print the version.

@@ -1,5 +1,5 @@
-//! `berth garbage-collect`: refuses under a live registry, then removes
-//! what nothing references and keeps what pulls.
+//! `berth garbage-collect`: runs beside a live registry, removes what
+//! nothing references and keeps what pulls.
 
 mod common;
 
@@ -31,9 +31,22 @@ fn stop_gracefully(b: &mut Berth) {
     assert!(b.wait_exit(Duration::from_secs(30)), "berth did not stop");
 }
 
+/// A berth on a filesystem root whose collections give no grace period
+/// (what the test pushed is fair game as soon as nothing references it).
+fn start_without_grace() -> Berth {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let mut b = Berth::start_with(&format!(
+        "storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  cache:\n    blobdescriptor: inmemory\n  maintenance:\n    gc:\n      delay: 0s\n",
+        root.display()
+    ));
+    b.root = root;
+    b.keeping(dir)
+}
+
 #[test]
 fn garbage_collect_command() {
-    let mut b = Berth::start();
+    let mut b = start_without_grace();
     let (_, kept) = b.push_image("gc/app", "v1", 1);
     let (_, untagged) = b.push_image("gc/app", "v2", 2);
     // Move v2 onto v1's manifest: the second image is now untagged.
@@ -46,20 +59,20 @@ fn garbage_collect_command() {
     assert_eq!(r.status, 201);
     let orphan = b.push_blob("gc/app", b"an orphan nobody references");
     b.delete(&format!("/v2/gc/app/blobs/{orphan}"));
+    // The untagged image's layer answers HEAD (and sits in the server's
+    // in-memory descriptor cache).
+    let untagged_manifest = b.get(&format!("/v2/gc/app/manifests/{untagged}")).json();
+    let layer = untagged_manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(b.head(&format!("/v2/gc/app/blobs/{layer}")).status, 200);
+    // Past the grace period (zero, plus the markers' 100 ms).
+    std::thread::sleep(Duration::from_millis(400));
 
-    // While berth serves the storage: refused, nothing touched.
-    let (ok, _, stderr) = gc(&b.config, &["--delete-untagged"]);
-    assert!(!ok);
-    assert!(
-        stderr.contains("a berth is serving this storage"),
-        "{stderr}"
-    );
     let config = b.config.clone();
     let root = b.root.clone();
-
-    // A graceful stop withdraws the instance; a dry run reports and keeps.
-    stop_gracefully(&mut b);
-    let before = count_files(&root);
+    let before = count_files(&root.join("docker"));
     let (ok, stdout, stderr) = gc(&config, &["--delete-untagged", "--dry-run"]);
     assert!(ok, "{stderr}");
     assert!(
@@ -71,8 +84,10 @@ fn garbage_collect_command() {
         "{stdout}"
     );
     assert!(stdout.contains("dry run: nothing was deleted"), "{stdout}");
-    assert_eq!(count_files(&root), before);
+    assert_eq!(count_files(&root.join("docker")), before);
 
+    // While berth serves the storage: it runs, and the server hears of
+    // what went.
     let (ok, stdout, stderr) = gc(&config, &["--delete-untagged", "--quiet"]);
     assert!(ok, "{stderr}");
     assert!(
@@ -80,7 +95,23 @@ fn garbage_collect_command() {
         "--quiet prints the summary only"
     );
     assert!(stdout.contains("1 removed"), "{stdout}");
-    assert!(count_files(&root) < before);
+    assert!(count_files(&root.join("docker")) < before, "{stdout}");
+    assert_eq!(
+        b.head(&format!("/v2/gc/app/blobs/{layer}")).status,
+        404,
+        "a removed blob must not answer HEAD from a stale cache"
+    );
+    let r = b.put(
+        "/v2/gc/app/manifests/again",
+        &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+        &serde_json::to_vec(&untagged_manifest).unwrap(),
+    );
+    r.assert_error(400, "MANIFEST_BLOB_UNKNOWN");
+    // The old flag is accepted, and says it is not needed.
+    let (ok, _, stderr) = gc(&config, &["--force", "--quiet"]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("no longer needed"), "{stderr}");
+    stop_gracefully(&mut b);
 
     // What is kept still pulls; what went is gone.
     let b = Berth::start_with(&format!(
@@ -111,7 +142,7 @@ fn garbage_collect_command() {
 /// `--quiet` silences the progress too.
 #[test]
 fn progress_lines_on_stderr() {
-    let mut b = Berth::start();
+    let mut b = start_without_grace();
     let (_, kept) = b.push_image("progress/a", "v1", 1);
     b.push_image("progress/b", "v1", 2);
     let (_, untagged) = b.push_image("progress/b", "v2", 3);
@@ -126,6 +157,7 @@ fn progress_lines_on_stderr() {
     b.push_blob("progress/a", b"an orphan");
     let config = b.config.clone();
     stop_gracefully(&mut b);
+    std::thread::sleep(Duration::from_millis(400));
 
     let progress_lines = |stderr: &str| -> Vec<String> {
         stderr

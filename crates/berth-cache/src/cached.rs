@@ -37,6 +37,9 @@ pub struct CacheHealth {
     /// Milliseconds since `origin` before which the cache is skipped.
     bypass_until: AtomicU64,
     warnings: Mutex<WarnWindow>,
+    /// Bumped by [`invalidated`](CacheHealth::invalidated): a fill whose
+    /// backend read began before the bump is dropped.
+    generation: AtomicU64,
 }
 
 /// The warnings' rate limit: one per window, counting the rest.
@@ -86,6 +89,7 @@ impl CacheHealth {
             origin: Instant::now(),
             bypass_until: AtomicU64::new(0),
             warnings: Mutex::new(WarnWindow::default()),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -109,6 +113,14 @@ impl CacheHealth {
     /// Cache calls skipped during a back-off.
     pub fn bypassed(&self) -> u64 {
         self.bypassed.load(Ordering::Relaxed)
+    }
+
+    /// Says that entries were just invalidated (garbage collection removed
+    /// what they describe): a miss whose backend read began before this
+    /// call does not fill the cache, so an answer read before a removal
+    /// cannot come back after the entries were cleared.
+    pub fn invalidated(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Whether the cache is being skipped now, after a failure.
@@ -278,9 +290,11 @@ impl BlobStatter for CachedBlobStatter {
             }
         }
         self.health.misses.inc();
+        let generation = self.health.generation.load(Ordering::SeqCst);
         let descriptor = self.backend.stat(digest).await?;
         if fill
             && self.health.usable()
+            && self.health.generation.load(Ordering::SeqCst) == generation
             && let Err(e) = self.cache.set_descriptor(digest, &descriptor).await
         {
             self.health.failed("fill", digest, &e);

@@ -106,6 +106,11 @@ pub trait BlobDescriptorCacheProvider: BlobDescriptorService {
     fn is_shared(&self) -> bool {
         false
     }
+
+    /// Forgets every entry (a node that may have missed removals starts
+    /// afresh). A shared cache keeps its entries: whoever removes content
+    /// clears them there. The default does nothing.
+    fn clear_all(&self) {}
 }
 
 /// The README's examples, compiled and run as doc tests.

@@ -173,6 +173,11 @@ impl BlobDescriptorCacheProvider for InMemoryBlobDescriptorCache {
             repo: repo.clone(),
         })
     }
+
+    fn clear_all(&self) {
+        self.global.invalidate_all();
+        self.scoped.invalidate_all();
+    }
 }
 
 /// The in-memory provider seen from one repository.

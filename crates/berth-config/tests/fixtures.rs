@@ -74,6 +74,7 @@ fn stock(rootdirectory: &str) -> Configuration {
                     dryrun: false,
                 },
                 readonly: ReadOnly { enabled: false },
+                gc: Default::default(),
             },
             tag: Tag {
                 concurrencylimit: None,

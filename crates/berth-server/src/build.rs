@@ -11,7 +11,7 @@ use berth_config::{BlobDescriptorCache, Configuration, StorageDriver};
 use berth_driver::{FilesystemDriver, InMemoryDriver};
 use berth_driver_s3::S3Driver;
 use berth_manifest::{ManifestRegistry, ValidationPolicy};
-use berth_storage::{Registry, StorageOptions};
+use berth_storage::{Protection, Registry, StorageOptions};
 
 use crate::StartError;
 
@@ -48,6 +48,10 @@ pub async fn build_registry(
             cache,
             manifests: ManifestRegistry::new().with_policy(policy),
             redirect_base_url: redirect_middleware(config)?,
+            protection: Some(Protection {
+                delay: config.storage.maintenance.gc.delay,
+                writes: !config.storage.maintenance.readonly.enabled,
+            }),
         },
     ))
 }

@@ -25,7 +25,7 @@ pub struct GcArgs<'a> {
     pub delete_untagged: bool,
     /// Print only the summary.
     pub quiet: bool,
-    /// Run even though a berth is serving the storage.
+    /// Accepted for scripts written for earlier versions; does nothing.
     pub force: bool,
 }
 
@@ -44,25 +44,10 @@ pub fn garbage_collect(args: GcArgs<'_>) -> Result<(), StartError> {
         .build()?;
     runtime.block_on(async {
         let registry = build_registry(&config, None).await?;
-        let live = registry.live_instances().await?;
-        if !live.is_empty() && !args.force {
-            let who: Vec<String> = live
-                .iter()
-                .map(|i| {
-                    format!(
-                        "{} on {} (pid {}, heartbeat {}s ago)",
-                        i.id,
-                        i.host,
-                        i.pid,
-                        i.age().as_secs()
-                    )
-                })
-                .collect();
-            return Err(format!(
-                "refusing to collect garbage: a berth is serving this storage ({}); stop it or put it in read-only mode (storage.maintenance.readonly), or pass --force",
-                who.join("; ")
-            )
-            .into());
+        if args.force {
+            eprintln!(
+                "warning: --force is no longer needed: collections run safely beside serving registries"
+            );
         }
         let progress = Progress::new(if args.quiet {
             Mode::Off
@@ -74,6 +59,7 @@ pub fn garbage_collect(args: GcArgs<'_>) -> Result<(), StartError> {
         let options = GcOptions {
             dry_run: args.dry_run,
             delete_untagged: args.delete_untagged,
+            delay: config.storage.maintenance.gc.delay,
         };
         let report = registry
             .garbage_collect_with_progress(options, &|p| progress.report(p))

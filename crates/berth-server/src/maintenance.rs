@@ -41,17 +41,89 @@ pub(crate) fn spawn_upload_purging(
     });
 }
 
-/// Announces this process in the storage and refreshes the entry until the
-/// process ends (see `berth_storage::Instance`).
-pub(crate) fn spawn_heartbeat(registry: Registry, id: String) {
+/// Follows the storage's garbage collections (so this node hears of
+/// removals), and with `gc.enabled` on a writable node runs one every
+/// `gc.interval`, the first one interval after start. A run that finds
+/// another holding the lease is skipped.
+pub(crate) fn spawn_collections(
+    registry: Registry,
+    gc: &berth_storage::settings::Gc,
+    read_only: bool,
+) {
+    let follower = registry.clone();
+    actix_web::rt::spawn(async move { follower.follow_collections().await });
+    if !gc.enabled || read_only {
+        return;
+    }
+    let options = berth_storage::GcOptions {
+        dry_run: false,
+        delete_untagged: gc.deleteuntagged,
+        delay: gc.delay,
+    };
+    let interval = gc.interval.max(Duration::from_millis(100));
+    tracing::info!(
+        interval = ?gc.interval,
+        delay = ?gc.delay,
+        delete_untagged = gc.deleteuntagged,
+        "garbage collection on a schedule"
+    );
     actix_web::rt::spawn(async move {
         loop {
-            if let Err(e) = registry.announce_instance(&id).await {
-                tracing::warn!(error = %e, "could not announce this instance in the storage");
+            tokio::time::sleep(interval).await;
+            let log = PhaseLog::default();
+            match registry
+                .garbage_collect_with_progress(options, &|p| log.report(p))
+                .await
+            {
+                Ok(report) => tracing::info!(
+                    manifests_removed = report.manifests_removed.len(),
+                    blobs_removed = report.blobs_removed.len(),
+                    bytes_freed = report.bytes_freed,
+                    protected = report.protected,
+                    "garbage collection done"
+                ),
+                Err(berth_core::Error::Unavailable { source, .. }) => {
+                    tracing::info!(reason = %source, "garbage collection skipped")
+                }
+                Err(e) => tracing::warn!(error = %e, "garbage collection failed"),
             }
-            tokio::time::sleep(berth_storage::HEARTBEAT_INTERVAL).await;
         }
     });
+}
+
+/// Logs a line as each phase of a collection completes.
+#[derive(Default)]
+struct PhaseLog {
+    listed: std::sync::atomic::AtomicBool,
+}
+
+impl PhaseLog {
+    fn report(&self, progress: berth_storage::GcProgress) {
+        use berth_storage::GcProgress::*;
+        match progress {
+            Mark {
+                repositories,
+                total,
+                manifests,
+            } if repositories == total => tracing::info!(
+                repositories,
+                manifests,
+                "garbage collection: marked {manifests} manifests in {repositories} repositories"
+            ),
+            ListBlobs { blobs, done: true }
+                if !self.listed.swap(true, std::sync::atomic::Ordering::Relaxed) =>
+            {
+                tracing::info!(blobs, "garbage collection: listed {blobs} blobs")
+            }
+            SweepManifests { removed, total } if removed == total => {
+                tracing::info!(removed, "garbage collection: removed {removed} manifests")
+            }
+            SweepBlobs { removed, total } if removed == total => {
+                tracing::info!(removed, "garbage collection: removed {removed} blobs")
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Hands memory freed after a burst of requests back to the system once

@@ -9,7 +9,7 @@ use berth_handlers::{AppState, Settings};
 use crate::StartError;
 use crate::build::{build_registry, namespace, start_notifier};
 use crate::health::start_health_checks;
-use crate::maintenance::{spawn_heartbeat, spawn_idle_trim, spawn_upload_purging};
+use crate::maintenance::{spawn_collections, spawn_idle_trim, spawn_upload_purging};
 
 pub(crate) async fn run(config: Configuration) -> Result<(), StartError> {
     // Every library reports its own metrics; they are composed here, in
@@ -21,13 +21,15 @@ pub(crate) async fn run(config: Configuration) -> Result<(), StartError> {
     let registry = build_registry(&config, Some(&storage_metrics)).await?;
     let manifests = registry.options().manifests.clone();
 
-    // Tell maintenance tools (garbage-collect) that a writable registry
-    // serves this storage; a read-only one does not block them.
     let instance_id = uuid::Uuid::new_v4().to_string();
-    let announced = !config.storage.maintenance.readonly.enabled;
-    if announced {
-        spawn_heartbeat(registry.clone(), instance_id.clone());
-    }
+    // Hear of garbage collections (this node's or another's) and, when
+    // enabled and writable, run them on a schedule.
+    spawn_collections(
+        registry.clone(),
+        &config.storage.maintenance.gc,
+        config.storage.maintenance.readonly.enabled,
+    );
+    metrics.register(registry.gc_metrics());
     let purging = &config.storage.maintenance.uploadpurging;
     if purging.enabled && !config.storage.maintenance.readonly.enabled {
         spawn_upload_purging(
@@ -63,7 +65,6 @@ pub(crate) async fn run(config: Configuration) -> Result<(), StartError> {
             .collect(),
         access_log: !config.log.accesslog.disabled,
     };
-    let registry_for_exit = registry.clone();
     spawn_idle_trim(http_metrics.clone());
     metrics.register(registry.cache_health());
     let health = start_health_checks(&config, registry.driver().clone())?;
@@ -148,9 +149,6 @@ pub(crate) async fn run(config: Configuration) -> Result<(), StartError> {
         && let Err(e) = proxy.shutdown().await
     {
         tracing::warn!(error = %e, "could not save the proxy's expiry schedule");
-    }
-    if announced && let Err(e) = registry_for_exit.withdraw_instance(&instance_id).await {
-        tracing::warn!(error = %e, "could not remove this instance's entry from the storage");
     }
     served?;
     Ok(())

@@ -182,7 +182,10 @@ impl RepositoryBlobs {
 #[async_trait]
 impl BlobStatter for RepositoryBlobs {
     async fn stat(&self, digest: &Digest) -> Result<Descriptor> {
-        self.links.stat(digest).await
+        let found = self.links.stat(digest).await?;
+        self.inner
+            .vouched(digest, found, || self.links.stat(digest))
+            .await
     }
 }
 

@@ -42,7 +42,6 @@
 
 mod blobs;
 mod gc;
-mod instances;
 mod manifests;
 mod namespace;
 pub mod paths;
@@ -54,13 +53,12 @@ mod tags;
 mod upload;
 
 pub use blobs::{OCTET_STREAM, RepositoryBlobs};
-pub use gc::{GcBlob, GcManifest, GcOptions, GcProgress, GcReport};
-pub use instances::{HEARTBEAT_INTERVAL, Instance, STALE_AFTER};
+pub use gc::{GcBlob, GcManifest, GcMetrics, GcOptions, GcProgress, GcReport};
 pub use manifests::Manifests;
 pub use namespace::{StorageRepository, compare_repository_names};
 pub use purge::{PurgeReport, PurgedUpload};
 pub use referrers::Referrers;
-pub use registry::{Registry, StorageOptions};
+pub use registry::{Protection, Registry, StorageOptions};
 pub use tags::Tags;
 pub use upload::{Upload, is_valid_upload_id};
 

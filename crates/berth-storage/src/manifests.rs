@@ -29,6 +29,17 @@ impl Manifests {
     /// Checks that every blob and child manifest `manifest` references is
     /// in this repository.
     async fn verify_references(&self, manifest: &Manifest) -> Result<()> {
+        // Recorded first, so a collection running now keeps them (or they
+        // are found gone here).
+        let named: Vec<Digest> = manifest
+            .blob_references()
+            .filter(|b| !b.is_foreign())
+            .chain(manifest.manifest_references())
+            .map(|d| d.digest.clone())
+            .collect();
+        if let Some(digest) = self.inner.before_reference(&named).await? {
+            return Err(Error::ManifestBlobUnknown { digest });
+        }
         for blob in manifest.blob_references() {
             // A foreign layer is fetched from its URLs, not from here.
             if blob.is_foreign() {
@@ -55,10 +66,20 @@ impl Manifests {
     }
 }
 
+impl Manifests {
+    /// The revision `digest`, vouched for by the garbage collection guard.
+    async fn revision(&self, digest: &Digest) -> Result<berth_manifest::Descriptor> {
+        let found = self.revisions.stat(digest).await?;
+        self.inner
+            .vouched(digest, found, || self.revisions.stat(digest))
+            .await
+    }
+}
+
 #[async_trait]
 impl ManifestService for Manifests {
     async fn exists(&self, digest: &Digest) -> Result<bool> {
-        match self.revisions.stat(digest).await {
+        match self.revision(digest).await {
             Ok(_) => Ok(true),
             Err(Error::BlobUnknown { .. }) => Ok(false),
             Err(e) => Err(e),
@@ -69,7 +90,7 @@ impl ManifestService for Manifests {
         let unknown = || Error::ManifestUnknown {
             reference: digest.to_string(),
         };
-        let descriptor = match self.revisions.stat(digest).await {
+        let descriptor = match self.revision(digest).await {
             Ok(d) => d,
             Err(Error::BlobUnknown { .. }) => return Err(unknown()),
             Err(e) => return Err(e),

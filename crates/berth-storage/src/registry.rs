@@ -1,6 +1,8 @@
 //! The registry on a storage driver.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use berth_cache::{BlobDescriptorCacheProvider, CacheHealth, CachedBlobStatter};
 use berth_core::{BlobDescriptorService, BlobStatter, Result};
@@ -11,7 +13,22 @@ use berth_reference::RepositoryName;
 use bytes::Bytes;
 
 use crate::blobs::{GlobalBlobs, LinkKind, LinkedBlobs, RepositoryBlobs};
+use crate::gc::GcMetrics;
+use crate::gc::guard::{Guard, Verdict};
 use crate::paths;
+
+/// How a serving node takes part in online garbage collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protection {
+    /// The grace period (`storage.maintenance.gc.delay`): what this node
+    /// uploads, links, mounts or finds stays at least this long after.
+    /// Every node and every collection of one storage should use the
+    /// same.
+    pub delay: Duration,
+    /// Whether this node writes to the storage (a read-only node writes
+    /// no markers, but still hears of removals).
+    pub writes: bool,
+}
 
 /// How the registry behaves (Distribution's `storage.delete`,
 /// `storage.redirect` and `storage.cache` settings).
@@ -32,6 +49,11 @@ pub struct StorageOptions {
     /// to this base URL followed by the blob's storage path (a web server
     /// or CDN in front of the same storage), instead of the driver's URLs.
     pub redirect_base_url: Option<String>,
+    /// Online garbage collection's guard: with it, the registry records
+    /// what it vouches for in the storage and hears of collections'
+    /// removals, so collections may run while it serves. A registry
+    /// without it must not serve while a collection runs.
+    pub protection: Option<Protection>,
 }
 
 impl std::fmt::Debug for StorageOptions {
@@ -42,6 +64,7 @@ impl std::fmt::Debug for StorageOptions {
             .field("cache", &self.cache.is_some())
             .field("manifests", &self.manifests)
             .field("redirect_base_url", &self.redirect_base_url)
+            .field("protection", &self.protection)
             .finish()
     }
 }
@@ -57,12 +80,70 @@ pub(crate) struct Inner {
     pub(crate) cache_health: Arc<CacheHealth>,
     /// Tag lists kept while their directories are unchanged.
     pub(crate) tag_lists: crate::tags::TagLists,
+    /// Online garbage collection's guard, if this registry serves.
+    pub(crate) guard: Option<Guard>,
+    pub(crate) gc_metrics: GcMetrics,
 }
 
 impl Inner {
     /// The descriptor of `digest` if it is linked into `from`.
     pub(crate) async fn mount(&self, from: &RepositoryName, digest: &Digest) -> Result<Descriptor> {
-        self.links(from, LinkKind::Layer).stat(digest).await
+        let links = self.links(from, LinkKind::Layer);
+        let found = links.stat(digest).await?;
+        self.vouched(digest, found, || links.stat(digest)).await
+    }
+
+    /// `found`, which a look-up of `digest` just answered, once the
+    /// garbage collection guard has vouched for it: looked up `again` if
+    /// the guard wrote or read anything since, and unknown if a
+    /// collection is removing it.
+    pub(crate) async fn vouched<T, F>(
+        &self,
+        digest: &Digest,
+        found: T,
+        again: impl FnOnce() -> F,
+    ) -> Result<T>
+    where
+        F: Future<Output = Result<T>>,
+    {
+        let Some(guard) = &self.guard else {
+            return Ok(found);
+        };
+        match guard.touch(digest).await? {
+            Verdict::Safe { fresh: false } => Ok(found),
+            Verdict::Safe { fresh: true } => again().await,
+            Verdict::Gone => Err(berth_core::Error::BlobUnknown {
+                digest: digest.clone(),
+            }),
+        }
+    }
+
+    /// Before `digest` is stored (an upload committed, a manifest
+    /// written): records it, and waits out a collection removing it.
+    pub(crate) async fn before_store(&self, digest: &Digest) -> Result<()> {
+        let Some(guard) = &self.guard else {
+            return Ok(());
+        };
+        loop {
+            match guard.touch(digest).await? {
+                Verdict::Safe { .. } => return Ok(()),
+                Verdict::Gone => guard.wait_until_removed(digest).await?,
+            }
+        }
+    }
+
+    /// Before a manifest naming `digests` is checked and written: records
+    /// them; answers the first one a collection is removing.
+    pub(crate) async fn before_reference(&self, digests: &[Digest]) -> Result<Option<Digest>> {
+        let Some(guard) = &self.guard else {
+            return Ok(None);
+        };
+        let verdicts = guard.touch_all(digests).await?;
+        Ok(digests
+            .iter()
+            .zip(verdicts)
+            .find(|(_, v)| *v == Verdict::Gone)
+            .map(|(d, _)| d.clone()))
     }
 
     /// Stores `content`, whose digest is `digest`, in the global blob
@@ -70,6 +151,7 @@ impl Inner {
     /// type `octet-stream`).
     pub(crate) async fn store_blob(&self, digest: &Digest, content: Bytes) -> Result<Descriptor> {
         let size = crate::blobs::descriptor_size(content.len() as u64);
+        self.before_store(digest).await?;
         match self.global.stat(digest).await {
             Ok(_) => {}
             Err(berth_core::Error::BlobUnknown { .. }) => {
@@ -136,6 +218,15 @@ impl Registry {
             )),
             None => global_backend,
         };
+        let guard = options.protection.map(|p| {
+            Guard::new(
+                driver.clone(),
+                p.delay,
+                p.writes,
+                options.cache.clone(),
+                cache_health.clone(),
+            )
+        });
         Registry {
             inner: Arc::new(Inner {
                 driver,
@@ -143,7 +234,39 @@ impl Registry {
                 global,
                 cache_health,
                 tag_lists: Default::default(),
+                guard,
+                gc_metrics: GcMetrics::default(),
             }),
+        }
+    }
+
+    /// What this registry's garbage collections did.
+    pub fn gc_metrics(&self) -> &GcMetrics {
+        &self.inner.gc_metrics
+    }
+
+    /// Follows the collections running on the storage, for as long as the
+    /// returned future is polled: reads their records every few seconds
+    /// (a quarter of the grace period, between 250 ms and 10 s), clearing
+    /// this node's descriptor cache of what they remove, and tidies old
+    /// markers. Returns at once without a [`Protection`].
+    pub async fn follow_collections(&self) {
+        let Some(guard) = &self.inner.guard else {
+            return;
+        };
+        let period = guard.watch_period();
+        let mut last_tidy = std::time::Instant::now();
+        loop {
+            if let Err(e) = guard.refresh().await {
+                tracing::warn!(error = %e, "garbage collection: could not read the runs' records");
+            }
+            if last_tidy.elapsed() >= guard.delay().max(Duration::from_secs(60)) {
+                last_tidy = std::time::Instant::now();
+                if let Err(e) = guard.tidy().await {
+                    tracing::warn!(error = %e, "garbage collection: could not tidy old markers");
+                }
+            }
+            tokio::time::sleep(period).await;
         }
     }
 

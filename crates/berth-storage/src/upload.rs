@@ -383,6 +383,7 @@ impl BlobWriter for Upload {
         }
 
         let blob = paths::blob_data(digest);
+        inner.before_store(digest).await?;
         match inner.global.stat(digest).await {
             // Already in the registry (another upload won, or an earlier
             // commit of this one moved it there): keep that one.

@@ -41,6 +41,8 @@ pub struct Berth {
     pub authorization: Option<String>,
     _child: ChildGuard,
     _dir: tempfile::TempDir,
+    /// Other directories that must live as long as the server.
+    kept: Vec<tempfile::TempDir>,
 }
 
 impl Berth {
@@ -122,6 +124,7 @@ impl Berth {
             authorization: None,
             _child: guard,
             _dir: dir,
+            kept: Vec::new(),
         }
     }
 
@@ -135,12 +138,21 @@ impl Berth {
             authorization,
             _child,
             _dir,
+            kept,
             ..
         } = self;
         drop(_child);
         let mut b = Berth::spawn(_dir, config, url, "", root, 200);
         b.authorization = authorization;
+        b.kept = kept;
         b
+    }
+
+    /// Keeps `dir` (a storage root outside the server's own directory)
+    /// until the server is dropped.
+    pub fn keeping(mut self, dir: tempfile::TempDir) -> Berth {
+        self.kept.push(dir);
+        self
     }
 
     /// Sends HTTP basic credentials with every request from now on.

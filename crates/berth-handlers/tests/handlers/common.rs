@@ -142,6 +142,7 @@ pub async fn app(
             cache: None,
             manifests: manifests.clone(),
             redirect_base_url: setup.redirect_base_url,
+            protection: None,
         },
     );
     let state = AppState::new(Arc::new(registry), manifests, setup.settings);

@@ -82,16 +82,22 @@ pub(super) async fn mark_repository(
     }
     let mut entries = referrer_entries(driver, name).await?;
     for digest in lost {
-        tracing::info!(
+        tracing::debug!(
             repository = name.as_str(),
             %digest,
             dry_run = options.dry_run,
             "garbage collection: manifest eligible for deletion"
         );
+        let (references, subject) = match revisions.get(digest) {
+            Some(Revision::Parsed(m)) => (m.references.clone(), m.subject.clone()),
+            _ => (Vec::new(), None),
+        };
         doomed.push(Doomed {
             manifest: entry(digest),
             tag_dirs: tag_dirs.clone(),
             referrer_entries: entries.remove(digest).unwrap_or_default(),
+            references,
+            subject,
         });
     }
     Ok(())

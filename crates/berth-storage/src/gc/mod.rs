@@ -25,7 +25,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
 
 use berth_core::{Error, Result};
 use berth_digest::Digest;
@@ -36,9 +38,14 @@ use futures_util::{StreamExt, TryStreamExt};
 
 use crate::{Registry, paths};
 
+pub(crate) mod guard;
 mod mark;
+mod metrics;
+pub(crate) mod record;
 mod sweep;
 mod walk;
+
+pub use metrics::GcMetrics;
 
 use mark::*;
 use sweep::*;
@@ -47,7 +54,8 @@ use walk::*;
 /// How many storage operations run at once.
 const CONCURRENCY: usize = 16;
 
-/// What a garbage collection does (the `garbage-collect` flags).
+/// What a garbage collection does (the `garbage-collect` flags, and the
+/// grace period of `storage.maintenance.gc.delay`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GcOptions {
     /// Only report what would be removed (`--dry-run`).
@@ -55,6 +63,11 @@ pub struct GcOptions {
     /// Delete the manifests no tag points to, unless a kept index lists
     /// them or their `subject` is kept (`--delete-untagged`).
     pub delete_untagged: bool,
+    /// The grace period: whatever a node uploaded, linked, mounted or
+    /// found within it (and what that needs) stays. Zero keeps only what
+    /// is touched while the run goes. Use the nodes' own
+    /// `storage.maintenance.gc.delay`.
+    pub delay: Duration,
 }
 
 /// How far a garbage collection has got, as
@@ -148,6 +161,10 @@ pub struct GcReport {
     pub blobs_removed: Vec<GcBlob>,
     /// The total size of `blobs_removed`.
     pub bytes_freed: u64,
+    /// How many manifests and blobs nothing kept but that stayed because
+    /// they (or a manifest needing them) were touched within the grace
+    /// period; they are counted as kept.
+    pub protected: usize,
 }
 
 /// A manifest that must go, with what points to it.
@@ -159,6 +176,10 @@ struct Doomed {
     /// Its entries in the referrers index (`<referrer alg>/<referrer hex>`
     /// directories).
     referrer_entries: Vec<String>,
+    /// What it references (spared with it, if it is spared).
+    references: Vec<Digest>,
+    /// Its subject (it is spared with its subject).
+    subject: Option<Digest>,
 }
 
 /// A revision of a repository, read.
@@ -202,9 +223,11 @@ impl Registry {
     /// that cannot be read (not a manifest, or a storage error) fails the
     /// collection with an error naming the repository and digest.
     ///
-    /// It must not run while anything writes to the same storage: a blob
-    /// pushed during the collection, not yet referenced by a manifest, is
-    /// removed.
+    /// It may run while registries serve the storage, on any number of
+    /// nodes: one run at a time holds a lease in the storage, and what
+    /// the nodes touched within [`delay`](GcOptions::delay) stays (see
+    /// `docs/garbage-collection.md` for the contract). A run that finds
+    /// the lease held fails with [`Error::Unavailable`].
     ///
     /// ```
     /// use std::sync::Arc;
@@ -213,13 +236,13 @@ impl Registry {
     /// use berth_reference::RepositoryName;
     /// use berth_storage::{GcOptions, Registry, StorageOptions};
     ///
-    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let registry = Registry::new(Arc::new(InMemoryDriver::new()), StorageOptions::default());
     /// // A blob no manifest references.
     /// let repo = RepositoryName::parse("library/hello")?;
     /// let orphan = registry.blobs(&repo).put("application/octet-stream", "bytes".into()).await?;
     ///
-    /// let options = GcOptions { dry_run: true, delete_untagged: true };
+    /// let options = GcOptions { dry_run: true, delete_untagged: true, ..GcOptions::default() };
     /// let report = registry.garbage_collect(options).await?;
     /// assert_eq!(report.blobs_removed[0].digest, orphan.digest);
     /// assert_eq!(report.bytes_freed, 5);
@@ -249,7 +272,7 @@ impl Registry {
     /// use berth_reference::RepositoryName;
     /// use berth_storage::{GcOptions, GcProgress, Registry, StorageOptions};
     ///
-    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let registry = Registry::new(Arc::new(InMemoryDriver::new()), StorageOptions::default());
     /// let repo = RepositoryName::parse("library/hello")?;
     /// registry.blobs(&repo).put("application/octet-stream", "bytes".into()).await?;
@@ -273,8 +296,79 @@ impl Registry {
         options: GcOptions,
         progress: &(dyn Fn(GcProgress) + Send + Sync),
     ) -> Result<GcReport> {
+        let started = std::time::Instant::now();
+        let result = self.leased_collection(options, progress).await;
+        self.inner().gc_metrics.record(&result, started.elapsed());
+        result
+    }
+
+    /// Takes the lease (not for a dry run, which removes nothing), keeps
+    /// it renewed while `collect` runs, and gives it up.
+    async fn leased_collection(
+        &self,
+        options: GcOptions,
+        progress: &(dyn Fn(GcProgress) + Send + Sync),
+    ) -> Result<GcReport> {
+        let run = record::new_run_id();
+        if options.dry_run {
+            return self.collect(&run, options, progress, None).await;
+        }
+        let driver = self.driver().clone();
+        match record::acquire_lease(driver.as_ref(), &run).await {
+            Ok(()) => {}
+            Err(record::LeaseRefused::Held(holder)) => {
+                return Err(Error::Unavailable {
+                    service: "garbage collection".into(),
+                    source: format!(
+                        "another run holds the lease ({} on {}, pid {})",
+                        holder.run, holder.host, holder.pid
+                    )
+                    .into(),
+                });
+            }
+            Err(record::LeaseRefused::Failed(e)) => return Err(e),
+        }
+        let lease = Arc::new(LeaseState::new());
+        let renewing = {
+            let (lease, driver, run) = (lease.clone(), driver.clone(), run.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(record::LEASE_RENEW).await;
+                    match record::renew_lease(driver.as_ref(), &run).await {
+                        Ok(()) => lease.renewed(),
+                        Err(e) => {
+                            tracing::warn!(run, error = %e, "garbage collection: could not renew the lease");
+                            if e.kind() == berth_core::ErrorKind::Unavailable {
+                                lease.lost();
+                                return;
+                            }
+                        }
+                    }
+                }
+            })
+        };
+        let result = self.collect(&run, options, progress, Some(&lease)).await;
+        renewing.abort();
+        if let Err(e) = record::release_lease(driver.as_ref(), &run).await {
+            tracing::warn!(run, error = %e, "garbage collection: could not release the lease");
+        }
+        result
+    }
+
+    /// One run: mark, spare what was touched within the grace period,
+    /// announce, spare again, remove, say it is done.
+    async fn collect(
+        &self,
+        run: &str,
+        options: GcOptions,
+        progress: &(dyn Fn(GcProgress) + Send + Sync),
+        lease: Option<&LeaseState>,
+    ) -> Result<GcReport> {
         let driver = self.driver().as_ref();
         let manifests = ManifestRegistry::new();
+        let timing = record::Timing::new(options.delay);
+        let began = SystemTime::now();
+        let since = began - timing.window();
         let mut report = GcReport {
             dry_run: options.dry_run,
             ..GcReport::default()
@@ -315,29 +409,73 @@ impl Registry {
                 report.blobs_kept += 1;
                 report.bytes_kept += blob.size;
             } else {
-                report.bytes_freed += blob.size;
                 removed.push(blob);
             }
         }
-        removed.sort();
-        report.manifests_removed = doomed.iter().map(|d| d.manifest.clone()).collect();
-        report.manifests_removed.sort();
-        report.manifests_kept.sort();
-        report.dangling.sort();
+        drop(marked);
+
+        // What was touched within the grace period stays, with what it
+        // needs.
+        let touched = record::touched_since(driver, since).await?;
+        let spared = spare(&touched, &mut doomed, &mut removed, &mut report);
+        report.protected = spared.len();
         tracing::info!(
+            run,
             marked = report.marked,
-            manifests_removed = report.manifests_removed.len(),
-            blobs_removed = removed.len(),
-            bytes_freed = report.bytes_freed,
+            manifests = doomed.len(),
+            blobs = removed.len(),
+            protected = report.protected,
             dry_run = options.dry_run,
             "garbage collection: marked"
         );
 
-        if !options.dry_run {
+        if !options.dry_run && doomed.is_empty() && removed.is_empty() {
+            progress(GcProgress::SweepManifests {
+                removed: 0,
+                total: 0,
+            });
+            progress(GcProgress::SweepBlobs {
+                removed: 0,
+                total: 0,
+            });
+        } else if !options.dry_run {
+            let check = || lease.map_or(Ok(()), LeaseState::check);
+            check()?;
+            // Announce; then spare what was touched before nodes could
+            // read the announcement.
+            let announced: HashSet<Digest> = doomed
+                .iter()
+                .map(|d| d.manifest.digest.clone())
+                .chain(removed.iter().map(|b| b.digest.clone()))
+                .collect();
+            record::write_digests(
+                driver,
+                &record::run_file(run, record::CANDIDATES),
+                announced.iter(),
+            )
+            .await?;
+            let touched = record::touched_since(driver, since).await?;
+            let spared = spare(&touched, &mut doomed, &mut removed, &mut report);
+            report.protected += spared.len();
+            record::write_digests(
+                driver,
+                &record::run_file(run, record::PARDONED),
+                spared.iter().filter(|d| announced.contains(*d)),
+            )
+            .await?;
+            tracing::info!(
+                run,
+                manifests = doomed.len(),
+                blobs = removed.len(),
+                spared = spared.len(),
+                "garbage collection: announced the removals"
+            );
+
             let (swept, total) = (AtomicUsize::new(0), doomed.len());
             progress(GcProgress::SweepManifests { removed: 0, total });
             futures_util::stream::iter(doomed.iter().map(Ok))
                 .try_for_each_concurrent(CONCURRENCY, |d| async {
+                    check()?;
                     remove_manifest(driver, d).await?;
                     let count = swept.fetch_add(1, Ordering::Relaxed) + 1;
                     progress(GcProgress::SweepManifests {
@@ -351,6 +489,7 @@ impl Registry {
             progress(GcProgress::SweepBlobs { removed: 0, total });
             futures_util::stream::iter(removed.iter().map(Ok))
                 .try_for_each_concurrent(CONCURRENCY, |blob| async {
+                    check()?;
                     remove_blob(driver, blob).await?;
                     let count = swept.fetch_add(1, Ordering::Relaxed) + 1;
                     progress(GcProgress::SweepBlobs {
@@ -362,16 +501,162 @@ impl Registry {
                 .await?;
             // A descriptor cache must not outlive the blob: a stale entry
             // makes clients skip a re-push whose pull then fails. This
-            // reaches a shared (Redis) cache; a registry's in-memory cache
-            // is its own, which is why GC runs with the registry stopped.
+            // clears a shared (Redis) cache and this process's own; the
+            // other nodes clear theirs when they read the run's record.
             let global = &self.inner().global;
+            if let Some(cache) = &self.inner().options.cache
+                && !cache.is_shared()
+            {
+                self.inner().cache_health.invalidated();
+            }
             for blob in &removed {
                 if let Err(e) = global.clear(&blob.digest).await {
                     tracing::warn!(digest = %blob.digest, error = %e, "could not clear a cached descriptor");
                 }
             }
+            record::write_digests(
+                driver,
+                &record::run_file(run, record::DONE),
+                std::iter::empty(),
+            )
+            .await?;
+            tidy_records(driver, run, began, timing).await;
         }
+
+        report.bytes_freed = removed.iter().map(|b| b.size).sum();
+        removed.sort();
+        report.manifests_removed = doomed.iter().map(|d| d.manifest.clone()).collect();
+        report.manifests_removed.sort();
+        report.manifests_kept.sort();
+        report.dangling.sort();
         report.blobs_removed = removed;
         Ok(report)
+    }
+}
+
+/// Spares, among the manifests and blobs about to go, those `touched`
+/// names and, recursively, what a spared manifest references and the
+/// manifests whose subject it is; answers the digests spared.
+fn spare(
+    touched: &HashSet<Digest>,
+    doomed: &mut Vec<Doomed>,
+    removed: &mut Vec<GcBlob>,
+    report: &mut GcReport,
+) -> HashSet<Digest> {
+    let mut by_digest: HashMap<&Digest, Vec<usize>> = HashMap::new();
+    let mut by_subject: HashMap<&Digest, Vec<usize>> = HashMap::new();
+    for (i, d) in doomed.iter().enumerate() {
+        by_digest.entry(&d.manifest.digest).or_default().push(i);
+        if let Some(subject) = &d.subject {
+            by_subject.entry(subject).or_default().push(i);
+        }
+    }
+    let blobs: HashSet<&Digest> = removed.iter().map(|b| &b.digest).collect();
+    let mut work: Vec<&Digest> = touched
+        .iter()
+        .filter(|d| by_digest.contains_key(d) || blobs.contains(d))
+        .collect();
+    let mut spared: HashSet<Digest> = HashSet::new();
+    while let Some(digest) = work.pop() {
+        if spared.contains(digest) {
+            continue;
+        }
+        spared.insert(digest.clone());
+        for &i in by_digest.get(digest).into_iter().flatten() {
+            work.extend(doomed[i].references.iter());
+        }
+        for &i in by_subject.get(digest).into_iter().flatten() {
+            work.push(&doomed[i].manifest.digest);
+        }
+    }
+    let mut kept_manifests = Vec::new();
+    doomed.retain(|d| {
+        let keep = !spared.contains(&d.manifest.digest);
+        if !keep {
+            kept_manifests.push(d.manifest.clone());
+        }
+        keep
+    });
+    report.manifests_kept.extend(kept_manifests);
+    removed.retain(|b| {
+        let keep = !spared.contains(&b.digest);
+        if !keep {
+            report.blobs_kept += 1;
+            report.bytes_kept += b.size;
+        }
+        keep
+    });
+    spared
+}
+
+/// Removes the records no node needs any more: other runs older than the
+/// retention, marker buckets long past every window.
+async fn tidy_records(
+    driver: &dyn StorageDriver,
+    run: &str,
+    began: SystemTime,
+    timing: record::Timing,
+) {
+    let horizon = record::unix_ms(began)
+        .saturating_sub(u64::try_from(guard::RUN_RETENTION.as_millis()).unwrap_or(u64::MAX));
+    match record::runs(driver).await {
+        Ok(runs) => {
+            for old in runs {
+                if old != run
+                    && record::run_started_ms(&old).is_none_or(|t| t < horizon)
+                    && let Err(e) = record::remove_run(driver, &old).await
+                {
+                    tracing::warn!(run = old, error = %e, "garbage collection: could not remove an old run's record");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "garbage collection: could not list old runs"),
+    }
+    let before = began - timing.window() * 2 - guard::RUN_RETENTION;
+    if let Err(e) = record::remove_buckets_before(driver, before).await {
+        tracing::warn!(error = %e, "garbage collection: could not remove old markers");
+    }
+}
+
+/// The lease as the running collection knows it: renewed in the
+/// background; removals stop once it may have lapsed.
+pub(crate) struct LeaseState {
+    origin: std::time::Instant,
+    /// When it was last written, in ms since `origin`.
+    renewed: AtomicU64,
+    lost: AtomicBool,
+}
+
+impl LeaseState {
+    fn new() -> LeaseState {
+        LeaseState {
+            origin: std::time::Instant::now(),
+            renewed: AtomicU64::new(0),
+            lost: AtomicBool::new(false),
+        }
+    }
+
+    fn renewed(&self) {
+        let now = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.renewed.store(now, Ordering::Release);
+    }
+
+    fn lost(&self) {
+        self.lost.store(true, Ordering::Release);
+    }
+
+    /// Fails once the lease may be someone else's: lost, or not renewed
+    /// for two thirds of its life.
+    fn check(&self) -> Result<()> {
+        let now = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let age = now.saturating_sub(self.renewed.load(Ordering::Acquire));
+        let limit = u64::try_from((record::LEASE_TTL * 2 / 3).as_millis()).unwrap_or(u64::MAX);
+        if self.lost.load(Ordering::Acquire) || age > limit {
+            return Err(Error::Unavailable {
+                service: "garbage collection".into(),
+                source: "the lease lapsed or was taken; this run stops removing".into(),
+            });
+        }
+        Ok(())
     }
 }
