@@ -401,8 +401,8 @@ for ref in "${GC_KEPT[@]}"; do GC_DIGEST[$ref]=$(raw_digest "$reg/$ref"); done
 check "gc: the untagged manifests are still there before the collection" \
     sh -c "skopeo inspect --raw --tls-verify=false '$reg/${GC_UNTAGGED[0]}' >/dev/null && skopeo inspect --raw --tls-verify=false '$reg/${GC_UNTAGGED[1]}' >/dev/null"
 
-# Not serving while it collects: a graceful stop withdraws berth's
-# heartbeat, so berth garbage-collect does not refuse.
+# Compared on a quiet root: berth is stopped, so both collections see
+# the same storage.
 kill "$GC_PID"
 wait "$GC_PID" || true
 
@@ -441,6 +441,9 @@ for mode in keep untagged; do
         cp -a "$GC_ROOT" "$WORK/gc-$who-$mode"
         printf 'version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\n' \
             "$WORK/gc-$who-$mode" >"$WORK/gc-$who-$mode.yml"
+        # berth's grace period: none (the pushes above are not recent
+        # enough to matter, and Distribution has none).
+        [ "$who" = berth ] && printf '  maintenance:\n    gc:\n      delay: 0s\n' >>"$WORK/gc-$who-$mode.yml"
         check "gc: $who garbage-collect ($mode)" collect "$who" "$mode"
     done
 done
@@ -530,6 +533,75 @@ start_berth gc-after-untagged "  filesystem:\n    rootdirectory: $WORK/gc-berth-
 check "gc: after berth garbage-collect --delete-untagged, every tagged image pulls with its digest" \
     gc_pulls "127.0.0.1:$PORT"
 check "gc: and the untagged manifests are gone" gc_untagged_gone "127.0.0.1:$PORT"
+kill "${PIDS[-1]}"
+
+# --- online garbage collection under skopeo, then Distribution ------------
+# berth collects every second (grace period 2 s, untagged manifests too)
+# while skopeo pushes, re-tags and deletes; then Distribution serves the
+# root and every live image pulls, and the deleted images' blobs are gone.
+log "online garbage collection under skopeo pushes, then docker-registry on the root"
+ONLINE_ROOT="$WORK/online-root"
+# (At info level, for the runs' log lines.)
+REGISTRY_LOG_LEVEL=info start_berth online "  filesystem:\n    rootdirectory: $ONLINE_ROOT\n  maintenance:\n    gc:\n      enabled: true\n      interval: 1s\n      delay: 2s\n      deleteuntagged: true"
+ONLINE_PID=${PIDS[-1]}
+reg="127.0.0.1:$PORT"
+for i in 1 2 3; do build_image "online-$i" amd64 $((20 + i)); done
+ONLINE_KEPT=(online/image:v1 online/multi:v1 online/docker:v1 online/moved:v1)
+online_pushes() {
+    local round
+    for round in 1 2 3 4; do
+        skopeo copy -q --dest-tls-verify=false "oci:$LAYOUT:amd64" "docker://$reg/online/image:v1" &&
+            skopeo copy -q --all --dest-tls-verify=false "oci:$LAYOUT:multi" "docker://$reg/online/multi:v1" &&
+            skopeo copy -q --format v2s2 --dest-tls-verify=false "oci:$LAYOUT:arm64" "docker://$reg/online/docker:v1" &&
+            # online/moved:v1 goes from an image of its own to amd64: the
+            # first becomes untagged, and its blobs garbage.
+            skopeo copy -q --dest-tls-verify=false "oci:$LAYOUT:online-$((round % 3 + 1))" "docker://$reg/online/moved:v1" &&
+            skopeo copy -q --dest-tls-verify=false "oci:$LAYOUT:amd64" "docker://$reg/online/moved:v1" &&
+            # An image pushed and deleted by digest.
+            skopeo copy -q --dest-tls-verify=false "oci:$LAYOUT:online-$(((round + 1) % 3 + 1))" "docker://$reg/online/deleted:v$round" &&
+            skopeo delete --tls-verify=false "docker://$reg/online/deleted@sha256:$(raw_digest "oci:$LAYOUT:online-$(((round + 1) % 3 + 1))")" ||
+            return 1
+        sleep 1
+    done
+}
+check "online gc: skopeo pushes, re-tags and deletes while berth collects every second" online_pushes
+declare -A ONLINE_DIGEST
+for ref in "${ONLINE_KEPT[@]}"; do ONLINE_DIGEST[$ref]=$(raw_digest "docker://$reg/$ref"); done
+# Past the grace period, two more runs.
+online_runs() { grep -c 'garbage collection done' "$WORK/online.log"; }
+sleep 3
+ONLINE_RUNS=$(online_runs)
+check "online gc: two runs complete after the load" \
+    wait_until 60 "two more runs" sh -c "[ \$(grep -c 'garbage collection done' '$WORK/online.log') -ge $((ONLINE_RUNS + 2)) ]"
+check "online gc: berth logged no ERROR" sh -c "! grep -q ERROR '$WORK/online.log'"
+kill "$ONLINE_PID"
+wait "$ONLINE_PID" || true
+# online_gone: no blob of the three images of their own is left (each was
+# untagged or deleted, and amd64/arm64 share none of their layers).
+online_gone() {
+    local i f
+    for i in 1 2 3; do
+        for f in $(image_blobs "online-$i") "$(blob_path "$(raw_digest "oci:$LAYOUT:online-$i")")"; do
+            [ ! -e "$ONLINE_ROOT/$f" ] || {
+                echo "$f is still there"
+                return 1
+            }
+        done
+    done
+}
+check "online gc: the untagged and deleted images' blobs went" online_gone
+start_distribution online-dist "$ONLINE_ROOT"
+online_pulls() {
+    local ref out="$WORK/online-pull"
+    for ref in "${ONLINE_KEPT[@]}"; do
+        skopeo copy -q --all --src-tls-verify=false "docker://127.0.0.1:$PORT/$ref" "oci:$out:${ref//[\/:]/-}" || return 1
+        [ "$(raw_digest "docker://127.0.0.1:$PORT/$ref")" = "${ONLINE_DIGEST[$ref]}" ] || {
+            echo "$ref: the digest changed"
+            return 1
+        }
+    done
+}
+check "online gc: docker-registry serves the root and every live image pulls whole" online_pulls
 kill "${PIDS[-1]}"
 
 echo "interop: $((CHECKS - FAILED)) passed, $FAILED failed"

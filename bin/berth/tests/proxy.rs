@@ -153,9 +153,11 @@ fn push(layout: &Path, tag: &str, registry: &str, repo_tag: &str, creds: Option<
 }
 
 /// Files under `root` whose path contains `part`.
+/// How many files of Distribution's tree under `root` have `part` in their
+/// path (garbage collection's markers under `berth/` are not counted).
 fn files_with(root: &Path, part: &str) -> usize {
     let mut count = 0;
-    let mut stack = vec![root.to_owned()];
+    let mut stack = vec![root.join("docker")];
     while let Some(dir) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;

@@ -248,6 +248,9 @@ impl ProxyNamespace {
                     local.driver().clone(),
                     StorageOptions {
                         delete_enabled: true,
+                        // It only removes: nothing it reads needs
+                        // protecting from garbage collection.
+                        protection: None,
                         ..local.options().clone()
                     },
                 );

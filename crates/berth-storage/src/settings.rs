@@ -123,6 +123,13 @@ impl Maintenance {
         }
         m.gc.deleteuntagged = gc.flag(ctx, "deleteuntagged")?;
         gc.finish(ctx);
+        if m.gc.enabled && m.gc.interval.is_zero() {
+            return Err(SettingError::Invalid {
+                at: ctx.at("storage.maintenance.gc.interval"),
+                value: "\"0s\"".to_owned(),
+                expected: "a duration above zero while garbage collection is enabled".to_owned(),
+            });
+        }
         o.finish(ctx);
         Ok(m)
     }
