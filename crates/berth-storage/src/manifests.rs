@@ -120,6 +120,9 @@ impl ManifestService for Manifests {
     }
 
     async fn put(&self, manifest: &Manifest, options: PutOptions) -> Result<Digest> {
+        // The manifest itself first: if a garbage collection is removing
+        // it, that finishes before what it names is checked.
+        self.inner.before_store(manifest.digest()).await?;
         if !options.mirror {
             if manifest.is_schema1() {
                 return Err(Error::ManifestInvalid {
