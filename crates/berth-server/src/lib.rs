@@ -5,7 +5,7 @@
 //! notifier and the pull-through namespace a [`Configuration`] names,
 //! serves the registry (and the debug server) with actix-web, plain or
 //! over TLS, and runs the maintenance loops beside the requests (upload
-//! purging, the instance heartbeat, handing idle memory back). It also
+//! purging, garbage collections, handing idle memory back). It also
 //! holds the work behind the `berth` command line's other commands:
 //! [`check`] for `berth config check` and [`gc`] for
 //! `berth garbage-collect`. The binary only parses the command line and

@@ -1,5 +1,5 @@
-//! What runs beside the requests: upload purging, the instance
-//! heartbeat, handing idle memory back.
+//! What runs beside the requests: upload purging, garbage collections
+//! (followed, and scheduled), handing idle memory back.
 
 use std::sync::Arc;
 use std::time::Duration;
