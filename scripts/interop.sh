@@ -363,7 +363,8 @@ log "garbage collection: berth garbage-collect against docker-registry garbage-c
 build_image gc-loose amd64 4
 build_image gc-deleted amd64 5
 GC_ROOT="$WORK/gc-root"
-start_berth gc "  filesystem:\n    rootdirectory: $GC_ROOT"
+# No grace period (as the collections below): Distribution has none.
+start_berth gc "  filesystem:\n    rootdirectory: $GC_ROOT\n  maintenance:\n    gc:\n      delay: 0s"
 GC_PID=${PIDS[-1]}
 reg="docker://127.0.0.1:$PORT"
 check "gc: copy an OCI image in" \
@@ -441,8 +442,8 @@ for mode in keep untagged; do
         cp -a "$GC_ROOT" "$WORK/gc-$who-$mode"
         printf 'version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\n' \
             "$WORK/gc-$who-$mode" >"$WORK/gc-$who-$mode.yml"
-        # berth's grace period: none (the pushes above are not recent
-        # enough to matter, and Distribution has none).
+        # berth's grace period: none, as the node that wrote the root
+        # (markers are read in buckets of the writer's refresh period).
         [ "$who" = berth ] && printf '  maintenance:\n    gc:\n      delay: 0s\n' >>"$WORK/gc-$who-$mode.yml"
         check "gc: $who garbage-collect ($mode)" collect "$who" "$mode"
     done
