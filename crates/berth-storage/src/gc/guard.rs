@@ -20,7 +20,6 @@
 //! map look-up.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
@@ -79,6 +78,8 @@ struct View {
     /// When the read began.
     read_started: SystemTime,
     runs: BTreeMap<String, RunView>,
+    /// Whether some run in it is still going.
+    active: bool,
 }
 
 /// A node's guard; one per registry.
@@ -87,10 +88,8 @@ pub(crate) struct Guard {
     timing: Timing,
     /// Whether this node writes markers (not when it is read-only).
     writes: bool,
-    marks: Mutex<HashMap<Digest, Mark>>,
+    marks: Mutex<HashMap<Digest, Mark, foldhash::fast::RandomState>>,
     view: RwLock<Arc<View>>,
-    /// Whether some run in the view is still going.
-    active: AtomicBool,
     /// One read of the records at a time; others wait for it.
     reading: tokio::sync::Mutex<()>,
     cache: Option<Arc<dyn BlobDescriptorCacheProvider>>,
@@ -109,12 +108,12 @@ impl Guard {
             driver,
             timing: Timing::new(delay),
             writes,
-            marks: Mutex::new(HashMap::new()),
+            marks: Mutex::new(HashMap::default()),
             view: RwLock::new(Arc::new(View {
                 read_started: SystemTime::UNIX_EPOCH,
                 runs: BTreeMap::new(),
+                active: false,
             })),
-            active: AtomicBool::new(false),
             reading: tokio::sync::Mutex::new(()),
             cache,
             health,
@@ -135,7 +134,28 @@ impl Guard {
 
     /// The verdict on `digest`; see the module's rule.
     pub(crate) async fn touch(&self, digest: &Digest) -> Result<Verdict> {
+        if let Some(verdict) = self.at_once(digest) {
+            return Ok(verdict);
+        }
         Ok(self.touch_all(std::slice::from_ref(digest)).await?[0])
+    }
+
+    /// The verdict when it needs no storage operation (the common case: a
+    /// digest this node marked lately, no run going), without allocating.
+    fn at_once(&self, digest: &Digest) -> Option<Verdict> {
+        let written = if self.writes {
+            let floor = record::unix_ms(SystemTime::now()).saturating_sub(ms(self.timing.refresh));
+            let marks = self.marks.lock().unwrap_or_else(PoisonError::into_inner);
+            let mark = marks.get(digest)?;
+            if mark.bucket < floor {
+                return None;
+            }
+            mark.written
+        } else {
+            SystemTime::UNIX_EPOCH
+        };
+        let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
+        (!view.active && view.read_started >= written).then_some(Verdict::Safe { fresh: false })
     }
 
     /// The verdicts on several digests, markers written together.
@@ -185,7 +205,7 @@ impl Guard {
             view = self.view_after(latest).await?;
             fresh = true;
         }
-        if !self.active.load(Ordering::Acquire) && !fresh {
+        if !view.active && !fresh {
             return Ok(vec![Verdict::Safe { fresh: false }; digests.len()]);
         }
         let deadline = std::time::Instant::now() + WAIT_FOR_RUN;
@@ -347,8 +367,8 @@ impl Guard {
         *self.view.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(View {
             read_started: started,
             runs,
+            active,
         });
-        self.active.store(active, Ordering::Release);
         Ok(())
     }
 
