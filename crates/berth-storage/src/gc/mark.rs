@@ -41,14 +41,14 @@ pub(super) async fn mark_repository(
         }
     }
 
-    let mut tag_dirs = Vec::new();
+    let mut history = HashMap::new();
     let kept: HashSet<&Digest> = if options.delete_untagged {
         let tags = tags(driver, name).await?;
         let roots = present
             .iter()
             .copied()
             .filter(|d| tags.targets.contains(*d));
-        tag_dirs = tags.dirs;
+        history = tags.history;
         keep_closure(&revisions, roots)
     } else {
         present.iter().copied().collect()
@@ -94,7 +94,7 @@ pub(super) async fn mark_repository(
         };
         doomed.push(Doomed {
             manifest: entry(digest),
-            tag_dirs: tag_dirs.clone(),
+            tag_entries: history.remove(digest).unwrap_or_default(),
             referrer_entries: entries.remove(digest).unwrap_or_default(),
             references,
             subject,
@@ -219,28 +219,54 @@ pub(super) async fn revision_digests(
     Ok(digests)
 }
 
-/// A repository's tags: where they point and their directories.
+/// A repository's tags: where they point, and which tags' histories hold
+/// each manifest.
 pub(super) struct Tags {
     targets: HashSet<Digest>,
-    dirs: Vec<String>,
+    /// By manifest: its entries (`<tag>/index/<alg>/<hex>` directories)
+    /// in the tags' histories.
+    history: HashMap<Digest, Vec<String>>,
 }
 
-/// Reads every tag's `current/link`. A repository without a tags directory
-/// has no tags (Distribution 2.8.2 fails the whole collection there).
+/// Reads every tag's `current/link`, and finds the entries of the tags'
+/// histories in one walk of the tags directory. A repository without a
+/// tags directory has no tags (Distribution 2.8.2 fails the whole
+/// collection there).
 pub(super) async fn tags(driver: &dyn StorageDriver, name: &RepositoryName) -> Result<Tags> {
-    let dirs = match driver.list(&paths::tags_dir(name)).await {
-        Ok(dirs) => dirs,
-        Err(e) if e.is_not_found() => Vec::new(),
-        Err(e) => return Err(driver_error("list", e)),
-    };
-    let targets: Vec<Option<Digest>> = futures_util::stream::iter(dirs.iter())
-        .map(|dir| async move { read_link(driver, &format!("{dir}/current/link")).await })
+    let root = paths::tags_dir(name);
+    let mut current = Vec::new();
+    let mut history: HashMap<Digest, Vec<String>> = HashMap::new();
+    walk(driver, &root, |info| {
+        if info.is_dir || !info.path.ends_with("/link") {
+            return Walk::Continue;
+        }
+        let rest = info.path.strip_prefix(&root).unwrap_or_default();
+        match rest
+            .trim_start_matches('/')
+            .split('/')
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            [_, "current", "link"] => current.push(info.path.clone()),
+            [_, "index", alg, hex, "link"] => {
+                if let Ok(digest) = Digest::parse(&format!("{alg}:{hex}")) {
+                    let entry = berth_driver::parent(&info.path).to_owned();
+                    history.entry(digest).or_default().push(entry);
+                }
+            }
+            _ => {}
+        }
+        Walk::Continue
+    })
+    .await?;
+    let targets: Vec<Option<Digest>> = futures_util::stream::iter(current.iter())
+        .map(|link| async move { read_link(driver, link).await })
         .buffer_unordered(CONCURRENCY)
         .try_collect()
         .await?;
     Ok(Tags {
         targets: targets.into_iter().flatten().collect(),
-        dirs,
+        history,
     })
 }
 

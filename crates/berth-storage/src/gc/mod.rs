@@ -170,9 +170,8 @@ pub struct GcReport {
 /// A manifest that must go, with what points to it.
 struct Doomed {
     manifest: GcManifest,
-    /// The tag directories of its repository (each may hold it in its
-    /// history).
-    tag_dirs: Vec<String>,
+    /// Its entries in the tags' histories (`<tag>/index/<alg>/<hex>`).
+    tag_entries: Vec<String>,
     /// Its entries in the referrers index (`<referrer alg>/<referrer hex>`
     /// directories).
     referrer_entries: Vec<String>,

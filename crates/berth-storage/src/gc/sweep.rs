@@ -7,9 +7,8 @@ use super::*;
 /// referrers index entries, then its revision.
 pub(super) async fn remove_manifest(driver: &dyn StorageDriver, doomed: &Doomed) -> Result<()> {
     let GcManifest { repository, digest } = &doomed.manifest;
-    for dir in &doomed.tag_dirs {
-        let entry = format!("{dir}/index/{}/{}", digest.algorithm(), digest.encoded());
-        delete(driver, &entry).await?;
+    for entry in &doomed.tag_entries {
+        delete(driver, entry).await?;
     }
     for entry in &doomed.referrer_entries {
         delete(driver, entry).await?;
