@@ -22,7 +22,7 @@ use berth_digest::Digest;
 use berth_testkit::{
     Aim, AimAction, CannedResponse, Fault, FaultProxy, S3Env, free_port, s3_env, service,
 };
-use common::{Berth, Resp};
+use common::{Berth, Resp, Rng, metric};
 use serde_json::json;
 
 // --- shared helpers --------------------------------------------------------
@@ -40,78 +40,11 @@ fn host_port(url: &str) -> String {
     rest.split('/').next().unwrap_or(rest).to_owned()
 }
 
-/// A small deterministic generator (xorshift64*), so that a run's fault
-/// schedule and blob contents can be replayed from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn from_env() -> Rng {
-        let seed = std::env::var("BERTH_FAULT_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(1)
-            });
-        println!("fault schedule seed: BERTH_FAULT_SEED={seed}");
-        Rng(seed.max(1))
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A number in `0..n`.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(len + 8);
-        while out.len() < len {
-            out.extend_from_slice(&self.next().to_le_bytes());
-        }
-        out.truncate(len);
-        out
-    }
-}
-
 /// Runs `request`, answering its response and how long it took.
 fn timed(request: impl FnOnce() -> Resp) -> (Resp, Duration) {
     let started = Instant::now();
     let resp = request();
     (resp, started.elapsed())
-}
-
-/// The value of a metric (summed over its label sets) on the debug
-/// server's `/metrics`; 0 when it is not there yet.
-fn metric(debug_port: u16, name: &str) -> f64 {
-    let r = Resp::from(
-        berth_testkit::http()
-            .get(&format!("http://127.0.0.1:{debug_port}/metrics"))
-            .call()
-            .expect("scrape /metrics"),
-    );
-    assert_eq!(r.status, 200, "/metrics: {}", r.text());
-    let text = r.text();
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
-        .unwrap_or_else(|e| panic!("/metrics does not parse: {e}\n{text}"));
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name)
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => v,
-            _ => 0.0,
-        })
-        .sum()
 }
 
 /// Pushes `data` as one blob (`POST ?digest=`), timed; answers the digest.
@@ -269,7 +202,7 @@ fn redis_faults_are_served_from_storage() {
     let dir = tempfile::tempdir().unwrap();
     let b = berth_with_redis(&proxy, debug_port, &dir.path().join("root"));
     let repo = "faults/redis";
-    let mut rng = Rng::from_env();
+    let mut rng = Rng::from_env("BERTH_FAULT_SEED", "fault schedule seed");
 
     // Warm: an image pushed, its layer read twice; the second read hits.
     let config = format!("{{\"seed\":{}}}", rng.next());
@@ -281,7 +214,7 @@ fn redis_faults_are_served_from_storage() {
         &[(layer_digest.clone(), layer.len())],
     );
     assert_eq!(put_manifest(&b, repo, "base", &manifest).status, 201);
-    let hits = metric(debug_port, "berth_cache_hits_total");
+    let hits = metric(debug_port, "berth_cache_hits_total", ("", ""));
     for _ in 0..2 {
         assert_eq!(
             b.head(&format!("/v2/{repo}/blobs/{layer_digest}")).status,
@@ -289,7 +222,7 @@ fn redis_faults_are_served_from_storage() {
         );
     }
     assert!(
-        metric(debug_port, "berth_cache_hits_total") > hits,
+        metric(debug_port, "berth_cache_hits_total", ("", "")) > hits,
         "the cache is used before any fault"
     );
 
@@ -304,7 +237,7 @@ fn redis_faults_are_served_from_storage() {
     ];
     let mut report = Vec::new();
     for (round, (name, fault)) in faults.into_iter().enumerate() {
-        let errors = metric(debug_port, "berth_cache_errors_total");
+        let errors = metric(debug_port, "berth_cache_errors_total", ("", ""));
         proxy.set(fault);
         let mut slowest = Duration::ZERO;
         let mut check = |what: &str, (r, took): (Resp, Duration), status: u16| {
@@ -381,7 +314,7 @@ fn redis_faults_are_served_from_storage() {
             last = Some((tag, pushed, digest));
         }
         let (tag, pushed, digest) = last.expect("two passes");
-        let errors_during = metric(debug_port, "berth_cache_errors_total");
+        let errors_during = metric(debug_port, "berth_cache_errors_total", ("", ""));
         assert!(
             errors_during >= errors + 2.0,
             "{name}: the cache's errors are counted, once a pass ({errors} before, \
@@ -390,7 +323,7 @@ fn redis_faults_are_served_from_storage() {
 
         // Recovery: after the back-off (1 s), reads hit the cache again.
         proxy.set(Fault::Pass);
-        let hits = metric(debug_port, "berth_cache_hits_total");
+        let hits = metric(debug_port, "berth_cache_hits_total", ("", ""));
         let recovered = Instant::now();
         let mut hit_after = None;
         while recovered.elapsed() < Duration::from_secs(10) {
@@ -398,7 +331,7 @@ fn redis_faults_are_served_from_storage() {
             for d in [&layer_digest, &digest] {
                 assert_eq!(b.head(&format!("/v2/{repo}/blobs/{d}")).status, 200);
             }
-            if metric(debug_port, "berth_cache_hits_total") > hits {
+            if metric(debug_port, "berth_cache_hits_total", ("", "")) > hits {
                 hit_after = Some(recovered.elapsed());
                 break;
             }
@@ -840,7 +773,7 @@ fn s3_resets_and_slowdowns_mid_push() {
     let root = berth_testkit::unique_root();
     let b = berth_on_s3(&s3, &proxy.url(), &root);
     let v = berth_on_s3(&s3, &s3.endpoint, &root);
-    let mut rng = Rng::from_env();
+    let mut rng = Rng::from_env("BERTH_FAULT_SEED", "fault schedule seed");
     let slow_down = || Fault::Respond(CannedResponse::s3_slow_down());
     let aimed = |method: &str, target: &str, action: AimAction| {
         Fault::Aimed(Aim::new(method, target, action))
@@ -897,10 +830,10 @@ fn s3_resets_and_slowdowns_mid_push() {
             delay: if certain {
                 Duration::ZERO
             } else {
-                Duration::from_millis(rng.below(250))
+                Duration::from_millis(rng.below(250) as u64)
             },
             hold: (!certain && rng.below(2) == 0)
-                .then(|| Duration::from_millis(30 + rng.below(200))),
+                .then(|| Duration::from_millis(30 + rng.below(200) as u64)),
         };
         let (failures, matched) = (ledger.failures.len(), proxy.matched());
         let repo = format!("faults/s3-{}", i % 2);
@@ -921,7 +854,7 @@ fn s3_resets_and_slowdowns_mid_push() {
             .or_default()
             .insert(config_digest.clone(), config.clone().into_bytes());
         // 6 to 8 MiB in 2 MiB chunks: a 5 MiB part goes out in chunk 2.
-        let size = (6 << 20) + rng.below(2 << 20) as usize;
+        let size = (6 << 20) + rng.below(2 << 20);
         let layer = rng.bytes(size);
         let layer_digest = pusher.push_layer(&repo, &layer, 2 << 20, &plan);
         let manifest = image_manifest(
@@ -1021,7 +954,7 @@ fn s3_blackhole_is_bounded_by_the_timeouts() {
     let proxy = FaultProxy::start_http(host_port(&s3.endpoint)).expect("start the fault proxy");
     let root = berth_testkit::unique_root();
     let b = berth_on_s3(&s3, &proxy.url(), &root);
-    let mut rng = Rng::from_env();
+    let mut rng = Rng::from_env("BERTH_FAULT_SEED", "fault schedule seed");
     let repo = "faults/blackhole";
 
     let (base, base_digest) = b.push_image(repo, "base", 7);

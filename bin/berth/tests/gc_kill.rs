@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use berth_digest::Digest;
 use berth_testkit::{DockerRegistry, copy_tree, free_port, tree_files};
-use common::{Berth, Resp};
+use common::{Berth, Rng, metric};
 use serde_json::{Value, json};
 
 const V2: &str = "docker/registry/v2";
@@ -46,47 +46,6 @@ const LEASE_WAIT: Duration = Duration::from_secs(45);
 fn serial() -> MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
     SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// A small deterministic generator (xorshift64*), so that a run's
-/// contents and kill timings can be replayed from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn from_env() -> Rng {
-        let seed = std::env::var("BERTH_GC_KILL_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                SystemTime::now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(1)
-            });
-        println!("contents and kill timings: BERTH_GC_KILL_SEED={seed}");
-        Rng(seed.max(1))
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A number in `lo..hi`.
-    fn between(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo).max(1)
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(len + 8);
-        while out.len() < len {
-            out.extend_from_slice(&self.next().to_le_bytes());
-        }
-        out.truncate(len);
-        out
-    }
 }
 
 fn unix_ms() -> u64 {
@@ -120,34 +79,6 @@ fn read_link(path: &Path) -> Option<Digest> {
 fn write_file(path: &Path, data: &[u8]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, data).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-}
-
-/// The value of metric `name` (a sample whose `label` is `value`, or all
-/// samples summed when `label` is empty) on the debug server; 0 when it
-/// is not there yet.
-fn metric(debug_port: u16, name: &str, label: (&str, &str)) -> f64 {
-    let r = Resp::from(
-        berth_testkit::http()
-            .get(&format!("http://127.0.0.1:{debug_port}/metrics"))
-            .call()
-            .expect("scrape /metrics"),
-    );
-    assert_eq!(r.status, 200, "/metrics: {}", r.text());
-    let text = r.text();
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
-        .unwrap_or_else(|e| panic!("/metrics does not parse: {e}\n{text}"));
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name)
-        .filter(|s| label.0.is_empty() || s.labels.get(label.0) == Some(label.1))
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => v,
-            _ => 0.0,
-        })
-        .sum()
 }
 
 /// Waits (bounded) for a completed run (`berth_gc_runs_total{result=
@@ -878,7 +809,7 @@ fn log_end(text: &str) -> String {
 fn kill_mid_run_leaves_storage_consistent() {
     let _serial = serial();
     let test_started = Instant::now();
-    let mut rng = Rng::from_env();
+    let mut rng = Rng::from_env("BERTH_GC_KILL_SEED", "contents and kill timings");
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     let reference = build_garbage(&root, &mut rng);

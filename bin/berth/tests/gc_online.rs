@@ -41,7 +41,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use berth_digest::Digest;
 use berth_testkit::{S3Env, free_port, wait_for_http};
-use common::Berth;
+use common::{Berth, Rng};
 use serde_json::{Value, json};
 
 /// `storage.maintenance.gc.delay` of every node on the filesystem.
@@ -415,45 +415,6 @@ impl Shared {
 }
 
 // --- requests ----------------------------------------------------------------
-
-/// A small deterministic generator (xorshift64*), so that a run's choices
-/// can be replayed from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A number in `0..n`.
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn between(&mut self, low: u64, high: u64) -> u64 {
-        low + self.next() % (high - low + 1)
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(len + 8);
-        while out.len() < len {
-            out.extend_from_slice(&self.next().to_le_bytes());
-        }
-        out.truncate(len);
-        out
-    }
-}
 
 /// A response, read whole.
 struct Reply {
@@ -1413,16 +1374,10 @@ fn torture(label: &str, delay: Duration, servers: &[Berth], nodes: Vec<Node>, st
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(120);
-    let seed: u64 = std::env::var("BERTH_GC_TORTURE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(1)
-        });
-    println!("gc torture ({label}): {secs} s of load, BERTH_GC_TORTURE_SEED={seed}");
+    let seed = common::seed_from_env(
+        "BERTH_GC_TORTURE_SEED",
+        &format!("gc torture ({label}): {secs} s of load"),
+    );
     let mut rng = Rng::new(seed);
     // Contents unique to this run, so that a shared Redis holds nothing
     // of other runs' blobs.

@@ -479,3 +479,94 @@ impl Receiver {
         }
     }
 }
+
+/// A seed for a test whose random choices must be replayable: `var` from
+/// the environment, else the clock; printed with `what`, so a failing
+/// run says how to replay it.
+pub fn seed_from_env(var: &str, what: &str) -> u64 {
+    let seed = std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1)
+        });
+    println!("{what}: {var}={seed}");
+    seed
+}
+
+/// A small seeded generator (xorshift64*) for tests: the same seed, the
+/// same choices.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    /// Seeded by [`seed_from_env`].
+    pub fn from_env(var: &str, what: &str) -> Rng {
+        Rng::new(seed_from_env(var, what))
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % (n.max(1) as u64)) as usize
+    }
+
+    /// A number in `low..=high`.
+    pub fn between(&mut self, low: u64, high: u64) -> u64 {
+        low + self.next() % (high.saturating_sub(low) + 1)
+    }
+
+    /// True `percent` times in a hundred.
+    pub fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len + 8);
+        while out.len() < len {
+            out.extend_from_slice(&self.next().to_le_bytes());
+        }
+        out.truncate(len);
+        out
+    }
+}
+
+/// The value of metric `name` on the debug server at `debug_port`: the
+/// sample whose label `label.0` is `label.1`, or every sample summed when
+/// `label.0` is empty; 0 when it is not there yet.
+pub fn metric(debug_port: u16, name: &str, label: (&str, &str)) -> f64 {
+    let r = Resp::from(
+        berth_testkit::http()
+            .get(&format!("http://127.0.0.1:{debug_port}/metrics"))
+            .call()
+            .expect("scrape /metrics"),
+    );
+    assert_eq!(r.status, 200, "/metrics: {}", r.text());
+    let text = r.text();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .unwrap_or_else(|e| panic!("/metrics does not parse: {e}\n{text}"));
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .filter(|s| label.0.is_empty() || s.labels.get(label.0) == Some(label.1))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
