@@ -134,6 +134,12 @@ async fn failing_endpoint_gets_everything_in_order() {
     publish_all(&notifier, &events).await;
     let got = receiver.wait_for_events(4, Duration::from_secs(5)).await;
     assert_eq!(ids(&got), ids(&events));
+    // The receiver has the last event before the notifier has read the
+    // answer and counted it: wait for the count.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while notifier.stats()[0].delivered < 4 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let stats = &notifier.stats()[0];
     assert_eq!(stats.failed, 5);
     assert_eq!(stats.retries, 5);
